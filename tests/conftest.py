@@ -1,0 +1,82 @@
+"""Shared test fixtures: the algorithm files present, small test environments, short-run flags."""
+
+import importlib
+import os
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# Every single-process algorithm file at the top level (dppo.py has its own tests: it needs torchrun).
+ALGOS = [a for a in ("vpg", "trpo", "ppo_penalty", "ppo_clip") if os.path.exists(os.path.join(ROOT, f"{a}.py"))]
+
+
+def load(algo: str):
+    return importlib.import_module(algo)
+
+
+def short_flags(algo: str) -> list[str]:
+    """Flags for a run of a few hundred steps that still goes through every phase."""
+    return ["--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64", "--eval-episodes", "2"]
+
+
+@pytest.fixture(params=ALGOS)
+def algo(request):
+    return request.param
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder, so `runs/` lands there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# ---- small environments with unusual spaces, registered for in-process tests ----
+class SpaceEnv(gym.Env):
+    """Observation/action spaces as given; observations are random, reward 1, episodes of 20 steps.
+    `nan_after` makes the reward NaN from that step on (to provoke a non-finite loss)."""
+
+    def __init__(self, observation_space, action_space, nan_after=None):
+        self.observation_space, self.action_space, self.nan_after = observation_space, action_space, nan_after
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        assert self.action_space.contains(np.asarray(action, dtype=self.action_space.dtype)), action
+        self.t += 1
+        reward = float("nan") if self.nan_after is not None and self.t >= self.nan_after else 1.0
+        return self.observation_space.sample(), reward, False, self.t >= 20, {}
+
+
+class MissingDependencyEnv(gym.Env):
+    def __init__(self):
+        raise gym.error.DependencyNotInstalled('FakeSim is not installed, run `pip install "fakesim"`')
+
+
+BOX3 = gym.spaces.Box(-1, 1, (3,), np.float32)
+TEST_ENVS = {
+    "Test/DictObs-v0": dict(observation_space=gym.spaces.Dict({"x": BOX3}), action_space=gym.spaces.Discrete(2)),
+    "Test/ImageObs-v0": dict(observation_space=gym.spaces.Box(0, 255, (8, 8, 3), np.uint8),
+                             action_space=gym.spaces.Discrete(2)),
+    "Test/TupleAct-v0": dict(observation_space=BOX3,
+                             action_space=gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))),
+    "Test/MultiDiscreteAct-v0": dict(observation_space=BOX3, action_space=gym.spaces.MultiDiscrete([2, 3])),
+    "Test/DiscreteStart-v0": dict(observation_space=BOX3, action_space=gym.spaces.Discrete(3, start=-1)),
+    "Test/UnboundedBox-v0": dict(observation_space=gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+                                 action_space=gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)),
+    "Test/NanReward-v0": dict(observation_space=BOX3, action_space=gym.spaces.Discrete(2), nan_after=5),
+}
+for _id, _kwargs in TEST_ENVS.items():
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=SpaceEnv, kwargs=_kwargs)
+if "Test/MissingDependency-v0" not in gym.registry:
+    gym.register(id="Test/MissingDependency-v0", entry_point=MissingDependencyEnv)

@@ -1,0 +1,235 @@
+"""STYLE.md's contract, checked on every algorithm file: Args/parse_args/train, outputs, errors,
+checkpoints, determinism, wandb offline, Ctrl-C, and the copy-one-file promise."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ALGOS, ROOT, load, short_flags
+
+
+def cli(algo, *argv, cwd, env=None, timeout=300):
+    return subprocess.run([sys.executable, os.path.join(ROOT, f"{algo}.py"), *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def short_args(algo, *extra, env="CartPole-v1"):
+    return load(algo).parse_args(["--env", env, *short_flags(algo), *extra])
+
+
+# ---------------------------------------------------------------------------------------------
+# parse_args and --help
+# ---------------------------------------------------------------------------------------------
+def test_env_defaults_apply_and_explicit_flags_win(algo):
+    m = load(algo)
+    for env, overrides in m.ENV_DEFAULTS.items():
+        args = m.parse_args(["--env", env])
+        for key, val in overrides.items():
+            assert getattr(args, key) == val, (env, key)
+        key, val = next(iter(overrides.items()))
+        flag = "--" + key.replace("_", "-")
+        explicit = val * 2 if isinstance(val, (int, float)) and not isinstance(val, bool) else val
+        assert getattr(m.parse_args([flag, str(explicit), "--env", env]), key) == explicit  # any order
+    assert m.parse_args(["--env=Pendulum-v1"]).env == "Pendulum-v1"
+    assert m.parse_args(["--env", "Acrobot-v1"]) == m.Args(env="Acrobot-v1")  # no table entry: Args' defaults
+
+
+def test_help_shows_the_values_for_the_env(algo, tmp_path):
+    m = load(algo)
+    env, overrides = next(iter((e, o) for e, o in m.ENV_DEFAULTS.items() if "total_timesteps" in o))
+    r = cli(algo, "--env", env, "--help", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "--total-timesteps" in r.stdout and "--env" in r.stdout
+    assert str(overrides["total_timesteps"]) in r.stdout
+
+
+def test_every_args_field_is_documented(algo):
+    import inspect
+    import re
+
+    m = load(algo)
+    src = inspect.getsource(m.Args)
+    for field in m.Args.__dataclass_fields__:
+        assert re.search(rf"^\s+{field}:.*\n\s+\"\"\"", src, re.M), f"Args.{field} has no docstring"
+
+
+# ---------------------------------------------------------------------------------------------
+# A real short run: CLI, summary, CSV
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+def test_short_cli_run_writes_csv_and_summary(algo, env, tmp_path):
+    r = cli(algo, "--env", env, *short_flags(algo), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "eval return" in r.stdout and "SPS" in r.stdout
+    (run,) = os.listdir(tmp_path / "runs")
+    assert run.startswith(f"{env}__{algo}__1__")
+    lines = (tmp_path / "runs" / run / "progress.csv").read_text().splitlines()
+    assert lines[0].startswith("global_step,") and len(lines) >= 3  # header + one row per iteration
+
+
+def test_summary_follows_the_contract(algo, in_tmp):
+    args = short_args(algo, "--eval-every", "128", "--total-timesteps", "512", env="Pendulum-v1")
+    s = load(algo).train(args)
+    json.dumps(s)  # JSON-serialisable
+    assert s["global_step"] == 512
+    # 2 envs x 256 steps: each env's first 200-step Pendulum episode ends at global step 2 x 200
+    assert [c[0] for c in s["curve"]] == [400, 400] and all(len(c) == 3 for c in s["curve"])
+    assert s["wall_s"] > 0 and s["sps"] == pytest.approx(s["global_step"] / s["wall_s"])
+    assert len(s["evals"]) == 4 and [e[0] for e in s["evals"]] == [128, 256, 384, 512]
+    assert s["best_eval_mean_return"] == max([s["eval_mean_return"]] + [e[1] for e in s["evals"]])
+    assert len(s["eval_returns"]) == 2 and -2000 < s["eval_mean_return"] < 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Spaces: Discrete with a start, unbounded Box, and the unsupported ones
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["Test/DiscreteStart-v0", "Test/UnboundedBox-v0"])
+def test_unusual_but_supported_spaces_run(algo, env, in_tmp):
+    s = load(algo).train(short_args(algo, env=env))  # the test env asserts every action is in its space
+    assert s["global_step"] == 256 and s["eval_mean_return"] == 20.0
+
+
+@pytest.mark.parametrize("env, message", [
+    ("Foo-v0", "cannot make env 'Foo-v0'"),
+    ("CartPole-v9", "cannot make env"),
+    ("Test/MissingDependency-v0", "pip install"),
+    ("Test/DictObs-v0", "unsupported observation space"),
+    ("Test/ImageObs-v0", "unsupported observation space"),
+    ("Test/TupleAct-v0", "unsupported action space"),
+    ("Test/MultiDiscreteAct-v0", "unsupported action space"),
+])
+def test_bad_env_is_a_value_error(algo, env, message, in_tmp):
+    with pytest.raises(ValueError, match=message):
+        load(algo).train(short_args(algo, env=env))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("total_timesteps", 0, "total_timesteps"),
+    ("num_envs", 0, "num_envs"),
+    ("num_steps", -5, "num_steps"),
+    ("gamma", 1.5, "gamma"),
+    ("gamma", -0.1, "gamma"),
+    ("gae_lambda", 2.0, "gae_lambda"),
+    ("learning_rate", -1e-3, "learning_rate"),
+    ("eval_episodes", 0, "eval_episodes"),
+    ("eval_only", True, "--checkpoint"),
+])
+def test_bad_hyper_parameters_are_value_errors(algo, field, value, message):
+    m = load(algo)
+    flag = "--" + field.replace("_", "-")
+    with pytest.raises(ValueError, match=message):
+        m.parse_args([flag] if value is True else [flag, str(value)])
+    with pytest.raises(ValueError, match=message):  # train() checks too, for Args built by hand
+        m.train(replace(m.parse_args([]), **{field: value}))
+
+
+@pytest.mark.parametrize("algo", [a for a in ALGOS if "num_minibatches" in load(a).Args.__dataclass_fields__])
+def test_minibatches_must_divide_the_batch(algo):
+    m = load(algo)
+    with pytest.raises(ValueError, match="not divisible"):
+        m.parse_args(["--num-envs", "3", "--num-steps", "10", "--num-minibatches", "4"])
+
+
+def test_cli_turns_errors_into_one_line_and_exit_2(algo, tmp_path):
+    for argv in (["--env", "NoSuchEnv-v0"], ["--gamma", "7"], ["--checkpoint", "missing.pt", "--eval-only"]):
+        r = cli(algo, *argv, cwd=tmp_path)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_nan_loss_stops_with_the_iteration_and_no_checkpoint(algo, in_tmp):
+    with pytest.raises(ValueError, match=r"non-finite .*iteration 1"):
+        load(algo).train(short_args(algo, "--save-model", env="Test/NanReward-v0"))
+    assert not list(in_tmp.glob("runs/*/*.pt"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------------
+def test_checkpoint_round_trip_and_errors(algo, in_tmp):
+    m = load(algo)
+    s = m.train(short_args(algo, "--save-model", env="Pendulum-v1"))
+    path = s["checkpoint"]
+    state = torch.load(path, weights_only=True)
+    assert state["algo"] == algo and state["env"] == "Pendulum-v1"
+    assert state["args"] == asdict(short_args(algo, "--save-model", env="Pendulum-v1"))
+    assert not [f for f in os.listdir(os.path.dirname(path)) if f.endswith(".tmp")]  # atomic: no leftovers
+
+    ev = m.train(short_args(algo, "--checkpoint", path, "--eval-only", env="Pendulum-v1"))
+    assert ev["eval_mean_return"] == s["eval_mean_return"]  # same weights, same eval seeds
+
+    with pytest.raises(ValueError, match="checkpoint not found"):
+        m.train(short_args(algo, "--checkpoint", "nope.pt", "--eval-only", env="Pendulum-v1"))
+    with pytest.raises(ValueError, match="not .*CartPole-v1"):
+        m.train(short_args(algo, "--checkpoint", path, "--eval-only", env="CartPole-v1"))
+    truncated = in_tmp / "truncated.pt"
+    truncated.write_bytes(open(path, "rb").read()[:200])
+    with pytest.raises(ValueError, match="cannot read checkpoint"):
+        m.train(short_args(algo, "--checkpoint", str(truncated), "--eval-only", env="Pendulum-v1"))
+    other = dict(state, algo="some_other_algo")
+    torch.save(other, in_tmp / "other.pt")
+    with pytest.raises(ValueError, match="some_other_algo"):
+        m.train(short_args(algo, "--checkpoint", str(in_tmp / "other.pt"), "--eval-only", env="Pendulum-v1"))
+    with pytest.raises(ValueError, match="does not fit"):
+        m.train(short_args(algo, "--checkpoint", path, "--eval-only", "--hidden-sizes", "16", env="Pendulum-v1"))
+
+
+def test_ctrl_c_stops_cleanly_and_saves(algo, tmp_path):
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, f"{algo}.py"), "--env", "Pendulum-v1",
+                          "--total-timesteps", "10000000", "--save-model", "--eval-episodes", "2"],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = p.stdout.readline()  # the first progress line: training is under way
+    assert first.startswith("step"), first + p.stderr.read()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert "interrupted" in out and "eval return" in out
+    (ckpt,) = tmp_path.glob("runs/*/*.pt")
+    assert torch.load(ckpt, weights_only=True)["global_step"] > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Determinism, wandb offline, copy-alone
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+def test_same_seed_same_result(algo, env, in_tmp):
+    m = load(algo)
+    runs = [m.train(short_args(algo, "--save-model", "--total-timesteps", "1024", "--seed", "3", env=env))
+            for _ in range(2)]
+    assert [c[::2] for c in runs[0]["curve"]] == [c[::2] for c in runs[1]["curve"]]
+    assert runs[0]["curve"] and runs[0]["eval_returns"] == runs[1]["eval_returns"]
+    w0, w1 = (torch.load(r["checkpoint"], weights_only=True) for r in runs)
+    keys = [k for k in w0 if isinstance(w0[k], dict) and k != "args"]
+    assert keys
+    for k in keys:
+        for name, tensor in w0[k].items():
+            assert torch.equal(tensor, w1[k][name]), (k, name)
+    other = m.train(short_args(algo, "--total-timesteps", "1024", "--seed", "4", env=env))
+    assert [c[2] for c in other["curve"]] != [c[2] for c in runs[0]["curve"]]
+
+
+def test_wandb_offline(algo, tmp_path):
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_DIR=str(tmp_path), WANDB_SILENT="true")
+    r = cli(algo, "--env", "CartPole-v1", *short_flags(algo), "--track", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    runs = list(tmp_path.glob("**/offline-run-*/run-*.wandb"))
+    assert runs and runs[0].stat().st_size > 0
+
+
+def test_copied_alone_into_an_empty_folder(algo, tmp_path):
+    shutil.copy(os.path.join(ROOT, f"{algo}.py"), tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, f"{algo}.py", "--env", "Pendulum-v1", *short_flags(algo)],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "eval return" in r.stdout
