@@ -96,9 +96,11 @@ class Args:
 
 
 # Per-env defaults, applied before the explicit flags (which always win). Any other env gets Args' defaults.
+# Measured on seeds 1-3 (benchmarks/): a 1e-3 step size with 8 minibatches of 256 reaches the threshold in
+# about half the steps and a third of the time of CleanRL's 3e-4 with 32 of 64; Pendulum needs γ = 0.9.
 ENV_DEFAULTS = {
-    "CartPole-v1": dict(total_timesteps=100_000),
-    "Pendulum-v1": dict(total_timesteps=200_000, gamma=0.9),
+    "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, num_minibatches=8),
+    "Pendulum-v1": dict(total_timesteps=150_000, learning_rate=1e-3, num_minibatches=8, gamma=0.9),
 }
 
 
@@ -374,6 +376,21 @@ class CsvLog:
         self.file.close()
 
 
+def start_wandb(args: Args, run_name: str, run_dir: str):
+    """wandb.init with the resolved Args as config; works offline (WANDB_MODE=offline) with no account."""
+    try:
+        import wandb
+
+        wandb.init(project=args.wandb_project, entity=args.wandb_entity, name=run_name, dir=run_dir,
+                   config=asdict(args))
+    except ImportError:
+        raise ValueError("--track needs wandb: pip install wandb") from None
+    except Exception as e:  # no login, no network …
+        raise ValueError(f"wandb could not start ({str(e).splitlines()[0]}); run `wandb login` "
+                         "or set WANDB_MODE=offline") from None
+    return wandb
+
+
 @torch.no_grad()
 def evaluate(policy: Policy, obs_norm: ObsNorm, env_id: str, episodes: int, seed: int) -> list[float]:
     """Returns of `episodes` episodes of the deterministic policy (argmax / clipped Gaussian mean),
@@ -424,12 +441,7 @@ def train(args: Args) -> dict:
     run_dir = os.path.join("runs", run_name)
     os.makedirs(run_dir, exist_ok=True)
     log = CsvLog(os.path.join(run_dir, "progress.csv"))
-    wandb = None
-    if args.track:
-        import wandb
-
-        wandb.init(project=args.wandb_project, entity=args.wandb_entity, name=run_name, dir=run_dir,
-                   config=asdict(args))
+    wandb = start_wandb(args, run_name, run_dir) if args.track else None
 
     T, N = args.num_steps, args.num_envs
     batch_size = T * N

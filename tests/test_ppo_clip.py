@@ -146,3 +146,25 @@ def test_explained_variance():
     assert m.explained_variance(y, y) == 1.0
     assert m.explained_variance(torch.full((4,), 2.5), y) == pytest.approx(0.0)
     assert math.isnan(m.explained_variance(y, torch.ones(4)))
+
+
+def read_csv(run_dir):
+    import csv
+    import os
+
+    with open(os.path.join(run_dir, "progress.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_kl_early_stop_and_lr_annealing_show_in_the_log(in_tmp):
+    flags = ["--env", "CartPole-v1", "--total-timesteps", "1024", "--num-envs", "2", "--num-steps", "128",
+             "--num-minibatches", "4", "--update-epochs", "3", "--eval-episodes", "1"]
+    full = read_csv(m.train(m.parse_args(flags))["run_dir"])
+    assert [int(r["epochs_done"]) for r in full] == [3, 3, 3, 3]
+    lrs = [float(r["learning_rate"]) for r in full]
+    np.testing.assert_allclose(lrs, [1e-3 * (1 - k / 4) for k in range(4)])  # linear decay to 0
+    stopped = read_csv(m.train(m.parse_args(flags + ["--kl-early-stop", "1e-12"]))["run_dir"])
+    assert [int(r["epochs_done"]) for r in stopped] == [1, 1, 1, 1]
+    assert all(float(r["approx_kl"]) > 1e-12 for r in stopped)
+    constant = read_csv(m.train(m.parse_args(flags + ["--no-anneal-lr"]))["run_dir"])
+    assert {float(r["learning_rate"]) for r in constant} == {1e-3}
