@@ -432,8 +432,11 @@ def train(args: Args) -> dict:
     if args.eval_only:
         envs.close()
         returns = evaluate(policy, obs_norm, args.env, args.eval_episodes, eval_seed)
+        print(f"{ALGO} {args.env} {args.checkpoint}: eval return {np.mean(returns):.2f} ± {np.std(returns):.2f} "
+              f"over {args.eval_episodes} episodes", flush=True)
         return {"eval_mean_return": float(np.mean(returns)), "eval_std_return": float(np.std(returns)),
-                "eval_returns": returns, "global_step": 0, "wall_s": 0.0, "sps": 0.0, "curve": []}
+                "eval_returns": returns, "global_step": 0, "wall_s": 0.0, "sps": 0.0, "curve": [],
+                "evals": [], "best_eval_mean_return": float(np.mean(returns))}
     optimizer = torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=args.learning_rate,
                                  eps=1e-5, fused=True)
 

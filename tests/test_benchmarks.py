@@ -54,7 +54,8 @@ def test_time_to_threshold_never_and_negative_thresholds():
     assert bench.time_to_threshold(curve_of([474.0] * 100), 475.0) == (math.inf, math.inf)
     pendulum = curve_of([-1200.0] * 25 + [-150.0] * 25, steps_per_ep=200)
     steps, secs = bench.time_to_threshold(pendulum, -200.0)
-    # window ending at i (≥ 25) holds k = i-24 episodes of −150: (k·(−150) + (20−k)·(−1200))/20 ≥ −200 ⇔ k ≥ 19.05
+    # the window ending at i (≥ 25) holds k = i-24 episodes of −150:
+    # (k·(−150) + (20−k)·(−1200)) / 20 ≥ −200  ⇔  k ≥ 19.05, so k = 20, i = 44
     assert steps == 200 * (25 + 20 - 1 + 1) and secs == pytest.approx(0.5 * 45)
 
 
@@ -82,7 +83,7 @@ def cell(cells, algo, env="CartPole-v1"):
 
 
 def test_aggregate_statistics_per_cell():
-    cells = bench.aggregate(fabricated_runs(), shortfalls={})
+    cells = bench.aggregate(fabricated_runs()[::-1], shortfalls={})  # runs arrive in completion order
     c = cell(cells, "ppo_clip")
     assert c["seeds"] == [1, 2, 3] and c["passed"] and c["status"] == "pass"
     assert c["eval_mean"] == pytest.approx(490.0)
@@ -138,7 +139,8 @@ def test_peers_are_not_gated_and_give_the_time_ratio():
 
 
 def test_json_safe_turns_infinities_into_null():
-    assert json.dumps(bench._json_safe({"a": [math.inf, 1.0, (math.nan,)]}), allow_nan=False) == '{"a": [null, 1.0, [null]]}'
+    safe = bench._json_safe({"a": [math.inf, 1.0, (math.nan,)]})
+    assert json.dumps(safe, allow_nan=False) == '{"a": [null, 1.0, [null]]}'
 
 
 # ---- plots ----------------------------------------------------------------------------------------------------
@@ -187,7 +189,8 @@ def test_main_end_to_end_with_fake_algos(tmp_path, monkeypatch, capfd):
     assert "FAILED cells" in printed and "vpg on CartPole-v1" in printed and "chatter" not in printed
     assert not (repo / "runs").exists() and not (tmp_path / "runs").exists()
     results = json.loads((out / "results.json").read_text())
-    assert {(r["algo"], r["seed"]) for r in results["runs"]} == {("ppo_clip", 1), ("ppo_clip", 2), ("vpg", 1), ("vpg", 2)}
+    assert sorted((r["algo"], r["seed"]) for r in results["runs"]) == [("ppo_clip", 1), ("ppo_clip", 2),
+                                                                       ("vpg", 1), ("vpg", 2)]
     r = next(r for r in results["runs"] if r["algo"] == "vpg" and r["seed"] == 2)
     assert r["args"] == {"env": "CartPole-v1", "seed": 2} and r["summary"]["args_seen"] == ["CartPole-v1", 2]
     assert set(results["startup_s"]) >= {"ppo_clip", "vpg"} and "torch" in results["meta"]["versions"]

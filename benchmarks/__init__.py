@@ -1,0 +1,1 @@
+"""Benchmarks of the algorithm files: `python benchmarks/run.py --help`."""
