@@ -1,4 +1,4 @@
-"""benchmarks/run.py without training: discovery, time to threshold, aggregation, exit code, known
+"""benchmarks/run.py: discovery, time to threshold, aggregation, exit code, known
 shortfalls, plots, and one pass through main() with fake algorithm files (each a trivial parse_args/train)."""
 
 import json
@@ -206,3 +206,17 @@ def test_main_rejects_an_algo_without_a_file(tmp_path):
     with pytest.raises(SystemExit) as e:
         bench.main(["--root", str(tmp_path), "--algos", "trpo"])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("peer, env", [("sb3_ppo", "CartPole-v1"), ("sb3_trpo", "Pendulum-v1")])
+def test_peer_runs_are_measured_like_ours(peer, env, monkeypatch, tmp_path):
+    """A short real SB3 / sb3-contrib run through the --peers path (dev requirements install both)."""
+    monkeypatch.chdir(tmp_path)
+    hp = dict(bench.PEER_HYPERPARAMS[(peer, env)], n_timesteps=2048)
+    monkeypatch.setitem(bench.PEER_HYPERPARAMS, (peer, env), hp)
+    args, s = bench._train_peer(peer, env, 1, str(bench.ROOT))
+    assert args["n_timesteps"] == 2048 and s["global_step"] >= 2048
+    assert len(s["eval_returns"]) == bench.EVAL_EPISODES and s["sps"] > 0
+    assert s["curve"] and all(len(c) == 3 and c[0] <= s["global_step"] for c in s["curve"])
+    if env == "Pendulum-v1":
+        assert {c[2] < 0 for c in s["curve"]} == {True}
