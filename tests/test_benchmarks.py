@@ -1,5 +1,5 @@
 """benchmarks/run.py: discovery, time to threshold, aggregation, exit code, known
-shortfalls, plots, and one pass through main() with fake algorithm files (each a trivial parse_args/train)."""
+shortfalls, plots, one pass through main() with fake algorithm files, and two short real --peers runs."""
 
 import json
 import math
