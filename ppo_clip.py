@@ -21,6 +21,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
@@ -89,6 +90,11 @@ class Args:
     """load weights and normalisation statistics from this checkpoint before training"""
     eval_only: bool = False
     """with --checkpoint: only evaluate the loaded policy, do not train"""
+    capture_video: bool = False
+    """record MP4s of the first 3 episodes of the final evaluation, in the run folder's videos/ (in the
+    checkpoint's folder with --eval-only); needs pygame and moviepy: pip install -r requirements-video.txt"""
+    gif: Optional[str] = None
+    """also save the first episode of the final evaluation as an animated GIF at this path (same packages)"""
     torch_deterministic: bool = True
     """torch.use_deterministic_algorithms: same seed, same result"""
     torch_threads: int = 1
@@ -391,20 +397,59 @@ def start_wandb(args: Args, run_name: str, run_dir: str):
     return wandb
 
 
+def check_video_packages() -> None:
+    """Fail before training, not after it, when rendering or video writing is impossible."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless: no display, no sound card needed
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    try:
+        import moviepy  # noqa: F401  (RecordVideo writes MP4s with it)
+        import PIL  # noqa: F401  (animated GIFs)
+        import pygame  # noqa: F401  (classic-control rendering)
+    except ImportError as e:
+        raise ValueError(f"video needs {e.name}: pip install -r requirements-video.txt") from None
+
+
 @torch.no_grad()
-def evaluate(policy: Policy, obs_norm: ObsNorm, env_id: str, episodes: int, seed: int) -> list[float]:
+def evaluate(policy: Policy, obs_norm: ObsNorm, env_id: str, episodes: int, seed: int,
+             video_dir: Optional[str] = None, gif_path: Optional[str] = None) -> list[float]:
     """Returns of `episodes` episodes of the deterministic policy (argmax / clipped Gaussian mean),
-    one env per episode, all stepped together; env k is reset with seed `seed + k`."""
-    envs = make_envs(env_id, episodes)
+    one env per episode, all stepped together; env k is reset with seed `seed + k`.
+    With video_dir, episodes 0-2 are recorded there as MP4s; with gif_path, episode 0 becomes a GIF."""
+    def env_k(k: int) -> gym.Env:
+        render = (video_dir is not None and k < 3) or (gif_path is not None and k == 0)
+        env = make_env(env_id, **({"render_mode": "rgb_array"} if render else {}))
+        if video_dir is not None and k < 3:
+            env = gym.wrappers.RecordVideo(env, video_dir, episode_trigger=lambda e: e == 0,
+                                           name_prefix=f"eval-{k}", disable_logger=True)
+        return env
+
+    with warnings.catch_warnings():  # several recorders share video_dir on purpose
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+        envs = gym.vector.SyncVectorEnv([lambda k=k: env_k(k) for k in range(episodes)],
+                                        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=[seed + k for k in range(episodes)])
+    frames = [envs.envs[0].unwrapped.render()] if gif_path else []
     returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
     while running.any():
         action = mode(policy(obs_norm(obs)))
         obs, reward, term, trunc, _ = envs.step(to_env_action(action, envs.single_action_space))
         returns += reward * running
         running &= ~(term | trunc)
+        if gif_path and running[0]:  # (once episode 0 ends, env 0 shows the next episode)
+            frames.append(envs.envs[0].unwrapped.render())
     envs.close()
+    if gif_path:
+        save_gif(frames, gif_path)
     return returns.tolist()
+
+
+def save_gif(frames: list, path: str, every: int = 2, scale: float = 0.5) -> None:
+    """Every `every`-th frame, scaled by `scale`, as a looping GIF at the env's real-time speed (50 fps / every)."""
+    from PIL import Image
+
+    images = [Image.fromarray(f).resize((int(f.shape[1] * scale), int(f.shape[0] * scale))) for f in frames[::every]]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=20 * every, loop=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,12 +471,16 @@ def train(args: Args) -> dict:
     value = Value(obs_dim, args.hidden_sizes)
     obs_norm = ObsNorm(obs_dim, args.norm_obs)
     modules = {"policy": policy, "value": value, "obs_norm": obs_norm}
+    if args.capture_video or args.gif:
+        check_video_packages()
     if args.checkpoint:
         load_checkpoint(args.checkpoint, args, modules)
     eval_seed = args.seed + 1_000_000  # training envs use seed .. seed+num_envs-1: disjoint
     if args.eval_only:
         envs.close()
-        returns = evaluate(policy, obs_norm, args.env, args.eval_episodes, eval_seed)
+        video_dir = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "videos")
+        returns = evaluate(policy, obs_norm, args.env, args.eval_episodes, eval_seed,
+                           video_dir if args.capture_video else None, args.gif)
         print(f"{ALGO} {args.env} {args.checkpoint}: eval return {np.mean(returns):.2f} ± {np.std(returns):.2f} "
               f"over {args.eval_episodes} episodes", flush=True)
         return {"eval_mean_return": float(np.mean(returns)), "eval_std_return": float(np.std(returns)),
@@ -566,7 +615,8 @@ def train(args: Args) -> dict:
         log.close()
 
     wall_s = time.perf_counter() - start - eval_time
-    returns = evaluate(policy, obs_norm, args.env, args.eval_episodes, eval_seed)
+    video_dir = os.path.join(run_dir, "videos") if args.capture_video else None
+    returns = evaluate(policy, obs_norm, args.env, args.eval_episodes, eval_seed, video_dir, args.gif)
     summary = {
         "algo": ALGO, "env": args.env, "seed": args.seed,
         "eval_mean_return": float(np.mean(returns)), "eval_std_return": float(np.std(returns)),

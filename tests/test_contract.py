@@ -233,3 +233,43 @@ def test_copied_alone_into_an_empty_folder(algo, tmp_path):
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "eval return" in r.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Watching the agent: videos and GIFs from training and from a checkpoint
+# ---------------------------------------------------------------------------------------------
+def mp4_frames(path) -> int:
+    from moviepy import VideoFileClip
+
+    with VideoFileClip(str(path)) as clip:
+        return sum(1 for _ in clip.iter_frames())
+
+
+def gif_frames(path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.n_frames
+
+
+def test_capture_video_and_gif_after_training_and_from_a_checkpoint(algo, in_tmp):
+    m = load(algo)
+    s = m.train(short_args(algo, "--save-model", "--capture-video", "--gif", "train.gif", env="Pendulum-v1"))
+    videos = sorted((in_tmp / s["run_dir"] / "videos").glob("*.mp4"))
+    assert len(videos) == 2  # the first 3 evaluation episodes; --eval-episodes 2 here
+    assert all(mp4_frames(v) > 0 for v in videos)
+    assert gif_frames(in_tmp / "train.gif") > 1
+
+    ev = m.train(short_args(algo, "--checkpoint", s["checkpoint"], "--eval-only", "--capture-video",
+                            "--gif", "eval.gif", env="Pendulum-v1"))
+    assert ev["eval_mean_return"] == s["eval_mean_return"]
+    assert mp4_frames(sorted((in_tmp / s["run_dir"] / "videos").glob("*.mp4"))[0]) >= 199  # a whole 200-step episode
+    assert gif_frames(in_tmp / "eval.gif") > 1
+
+
+@pytest.mark.parametrize("package", ["moviepy", "pygame"])
+def test_video_without_its_packages_names_the_install_command(algo, package, in_tmp, monkeypatch):
+    monkeypatch.setitem(sys.modules, package, None)  # `import package` now raises ImportError
+    with pytest.raises(ValueError, match=rf"{package}.*pip install -r requirements-video.txt"):
+        load(algo).train(short_args(algo, "--capture-video"))
+    assert not list(in_tmp.glob("runs/*"))  # failed before training started
