@@ -1,0 +1,49 @@
+"""Print the Markdown table of every algorithm file's default hyper-parameters per env.
+
+    python benchmarks/hparams.py            # the table README.md shows (a test keeps the two equal)
+
+Values are what `python ALGO.py --env ENV` uses: parse_args(["--env", ENV]), i.e. Args' defaults with the
+file's ENV_DEFAULTS applied. Bookkeeping flags (logging, saving, evaluation, threads) are left out.
+"""
+
+import importlib
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.run import ENVS, discover_algos  # noqa: E402
+
+NOT_HYPER = {"env", "seed", "track", "wandb_project", "wandb_entity", "save_model", "checkpoint", "eval_only",
+             "eval_episodes", "eval_every", "torch_deterministic", "torch_threads", "capture_video", "gif",
+             "summary_json"}
+
+
+def fmt(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, tuple):
+        return "×".join(map(str, v))
+    return "—" if v is None else str(v)
+
+
+def table(root: Path = ROOT) -> str:
+    lines = []
+    for algo in discover_algos(root):
+        m = importlib.import_module(algo)
+        per_env = {env: asdict(m.parse_args(["--env", env])) for env in ENVS}
+        keys = [k for k in per_env[ENVS[0]] if k not in NOT_HYPER]
+        lines += [f"**{algo}**", "", "| flag | " + " | ".join(ENVS) + " |", "|---|" + "---|" * len(ENVS)]
+        lines += [f"| `--{k.replace('_', '-')}` | " + " | ".join(fmt(per_env[e][k]) for e in ENVS) + " |"
+                  for k in keys]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(table(), end="")
