@@ -112,7 +112,7 @@ def test_bad_env_is_a_value_error(algo, env, message, in_tmp):
         load(algo).train(short_args(algo, env=env))
 
 
-@pytest.mark.parametrize("field, value, message", [
+BAD_VALUES = [
     ("total_timesteps", 0, "total_timesteps"),
     ("num_envs", 0, "num_envs"),
     ("num_steps", -5, "num_steps"),
@@ -120,9 +120,15 @@ def test_bad_env_is_a_value_error(algo, env, message, in_tmp):
     ("gamma", -0.1, "gamma"),
     ("gae_lambda", 2.0, "gae_lambda"),
     ("learning_rate", -1e-3, "learning_rate"),
+    ("vf_learning_rate", -1e-3, "vf_learning_rate"),
     ("eval_episodes", 0, "eval_episodes"),
     ("eval_only", True, "--checkpoint"),
-])
+]
+
+
+# every (file, field) pair where the file has that field (TRPO, say, has no policy learning rate)
+@pytest.mark.parametrize("algo, field, value, message", [
+    (a, *bad) for a in ALGOS for bad in BAD_VALUES if bad[0] in load(a).Args.__dataclass_fields__])
 def test_bad_hyper_parameters_are_value_errors(algo, field, value, message):
     m = load(algo)
     flag = "--" + field.replace("_", "-")
