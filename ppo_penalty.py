@@ -234,7 +234,8 @@ class Policy(nn.Module):
 
     def forward(self, obs: torch.Tensor):
         out = self.net(obs)
-        return out, None if self.log_std is None else self.log_std.expand_as(out)
+        # a copy, not a view, of log σ: callers keep π_old's parameters while the optimiser changes log σ in place
+        return out, None if self.log_std is None else self.log_std.expand_as(out).clone()
 
 
 class Value(nn.Module):

@@ -168,3 +168,12 @@ def test_kl_early_stop_and_lr_annealing_show_in_the_log(in_tmp):
     assert all(float(r["approx_kl"]) > 1e-12 for r in stopped)
     constant = read_csv(m.train(m.parse_args(flags + ["--no-anneal-lr"]))["run_dir"])
     assert {float(r["learning_rate"]) for r in constant} == {1e-3}
+
+
+def test_policy_parameters_do_not_alias_log_std():
+    """π_old's parameters, kept across optimiser steps (KL penalties, line searches), must not move with log σ."""
+    p = m.Policy(3, gym.spaces.Box(-1, 1, (2,)), (8,), log_std_init=0.0)
+    with torch.no_grad():
+        _, old_log_std = p(torch.zeros(4, 3))
+        p.log_std.add_(0.5)  # what an optimiser step does, in place
+    assert torch.equal(old_log_std, torch.zeros(4, 2))
