@@ -1,0 +1,286 @@
+"""dppo.py: its maths, the distributed update against one process on the whole batch (real ranks on
+loopback, launched by torchrun), bit-identical ranks, rank-0-only outputs, errors, Ctrl-C, learning with
+2 ranks, and the generic contract of test_contract.py at world size 1 (no launcher)."""
+
+import inspect
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import dppo as m
+import test_contract as contract
+from benchmarks.run import THRESHOLDS
+from conftest import ROOT
+
+DPPO = os.path.join(ROOT, "dppo.py")
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def torchrun(*argv, cwd, nproc=2, timeout=600):
+    """`torchrun --standalone --nproc-per-node N …`: a local rendezvous on a free loopback port."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), *argv]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# The maths, in one process
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("beta, kl, want", [
+    (1.0, 0.001, 0.5),     # d < d_targ/1.5: halve
+    (1.0, 0.0066, 0.5),    # just below 0.01/1.5
+    (1.0, 0.007, 1.0),     # inside [d_targ/1.5, 1.5·d_targ]: keep
+    (1.0, 0.015, 1.0),     # the upper edge is still inside
+    (1.0, 0.016, 2.0),     # d > 1.5·d_targ: double
+    (m.BETA_MAX, 1.0, m.BETA_MAX),   # bounded above
+    (m.BETA_MIN, 0.0, m.BETA_MIN),   # bounded below
+])
+def test_update_beta_follows_the_ppo_rule(beta, kl, want):
+    assert m.update_beta(beta, kl, kl_target=0.01) == pytest.approx(want)
+
+
+def test_kl_divergence_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    p, q = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    want = torch.distributions.kl_divergence(torch.distributions.Categorical(logits=p),
+                                             torch.distributions.Categorical(logits=q))
+    torch.testing.assert_close(m.kl_divergence((p, None), (q, None)), want)
+    mp, mq, sp, sq = (torch.randn(6, 2, generator=g) for _ in range(4))
+    normal = lambda mu, ls: torch.distributions.Independent(torch.distributions.Normal(mu, ls.exp()), 1)
+    torch.testing.assert_close(m.kl_divergence((mp, sp), (mq, sq)),
+                               torch.distributions.kl_divergence(normal(mp, sp), normal(mq, sq)))
+
+
+@pytest.mark.parametrize("objective, ratio, adv, want", [
+    ("clip", 1.5, 2.0, 2.4),       # Â > 0, r > 1+ε: clipped at (1+ε)·Â
+    ("clip", 0.5, -2.0, -1.6),     # Â < 0, r < 1−ε: clipped at (1−ε)·Â
+    ("clip", 1.5, -2.0, -3.0),     # Â < 0, r > 1+ε: min keeps the unclipped r·Â
+    ("penalty", 1.5, 2.0, None),   # r·Â − β·KL, no clip
+    ("penalty", 0.5, -2.0, None),
+])
+def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
+    """ppo_loss's policy term on one state: π_old = (½, ½) over 2 actions, π_θ(0) = ½·r, action 0 taken."""
+    q0, beta = 0.5 * ratio, 0.7
+    kl = 0.5 * math.log(0.5 / q0) + 0.5 * math.log(0.5 / (1 - q0))  # KL(π_old‖π_θ) in closed form
+    if want is None:
+        want = ratio * adv - beta * kl
+    new_logits = torch.log(torch.tensor([[q0, 1 - q0]]))
+    policy = lambda obs: (new_logits.expand(len(obs), 2), None)
+    value = lambda obs: torch.zeros(len(obs))
+    loss, pg, v_loss, ent, kl_out = m.ppo_loss(
+        policy, value, torch.zeros(1, 3), torch.tensor([0]), torch.log(torch.tensor([0.5])), torch.tensor([adv]),
+        torch.zeros(1), (torch.zeros(1, 2), None), objective, beta, 0.2, 0.0, 0.5)
+    assert pg.item() == pytest.approx(-want, rel=1e-5)
+    assert kl_out.item() == pytest.approx(kl, rel=1e-5)
+    assert loss.item() == pytest.approx(-want, rel=1e-5)  # ent_coef 0 and V = R̂ = 0
+
+
+def test_collectives_are_the_identity_without_a_group():
+    x = torch.tensor([1.0, 2.0, 4.0, 7.0])
+    torch.testing.assert_close(m.global_normalize(x), (x - x.mean()) / (x.std() + 1e-8))
+    w = torch.nn.Parameter(torch.ones(3))
+    (w * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    extras = m.average_gradients([w], torch.tensor([5.0, 6.0]))
+    assert extras.tolist() == [5.0, 6.0] and w.grad.tolist() == [1.0, 2.0, 3.0]
+    assert m.all_gather("x") == ["x"] and m.world_size() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 2 ranks, each with half of a fixed batch, against one process with all of it
+# ---------------------------------------------------------------------------------------------
+N_FIXED = 512
+
+
+def fixed_problem(discrete: bool):
+    """Networks (float64, so the comparison is tight) and a batch, the same in every process that builds it.
+    The second half's advantages have another mean and scale than the first's: normalising each rank's half
+    by its own statistics would give another gradient."""
+    import gymnasium as gym
+
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    space = gym.spaces.Discrete(3) if discrete else gym.spaces.Box(-1, 1, (2,))
+    policy, value = m.Policy(4, space, (16,), -0.5).double(), m.Value(4, (16,)).double()
+    old_policy = m.Policy(4, space, (16,), -0.3).double()  # π_old ≠ π_θ: a non-zero KL in the penalty
+    obs = torch.randn(N_FIXED, 4, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        old_params = old_policy(obs)
+        act = m.sample(old_params)
+        logp_old = m.log_prob(old_params, act)
+    adv = torch.randn(N_FIXED, generator=g, dtype=torch.float64)
+    adv[N_FIXED // 2:] = 3.0 * adv[N_FIXED // 2:] + 2.0
+    ret = torch.randn(N_FIXED, generator=g, dtype=torch.float64)
+    return policy, value, dict(obs=obs, act=act, logp_old=logp_old, adv=adv, ret=ret, old=old_params)
+
+
+def averaged_gradient(policy, value, batch, rows, objective: str, per_rank_norm: bool = False):
+    """What one rank computes on `rows` of the batch: Â normalised (globally, or wrongly per rank), the loss,
+    backward, then the all-reduced gradient (one flat buffer). Returns (flat gradient, averaged loss)."""
+    adv = batch["adv"][rows]
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8) if per_rank_norm else m.global_normalize(adv)
+    old = tuple(None if p is None else p[rows] for p in batch["old"])
+    loss = m.ppo_loss(policy, value, batch["obs"][rows], batch["act"][rows], batch["logp_old"][rows], adv,
+                      batch["ret"][rows], old, objective, 0.7, 0.2, 0.01, 0.5)[0]
+    weights = [*policy.parameters(), *value.parameters()]
+    for w in weights:
+        w.grad = None
+    loss.backward()
+    extras = m.average_gradients(weights, loss.detach().reshape(1))
+    return torch.cat([w.grad.reshape(-1) for w in weights]), extras.item()
+
+
+CASES = [(objective, discrete) for objective in ("penalty", "clip") for discrete in (True, False)]
+
+RANK_SCRIPT = """
+import os, sys
+sys.path[:0] = [{root!r}, {tests!r}]
+import torch, torch.distributed as dist
+import test_dppo as t
+dist.init_process_group("gloo")
+rank, half = dist.get_rank(), t.N_FIXED // 2
+rows = slice(rank * half, (rank + 1) * half)
+out = {{}}
+for objective, discrete in t.CASES:
+    for per_rank in (False, True):
+        policy, value, batch = t.fixed_problem(discrete)
+        out[(objective, discrete, per_rank)] = t.averaged_gradient(policy, value, batch, rows, objective, per_rank)
+torch.save(out, f"grads_{{rank}}.pt")
+dist.destroy_process_group()
+"""
+
+
+def test_two_ranks_average_to_the_whole_batch_gradient(tmp_path):
+    (tmp_path / "ranks.py").write_text(RANK_SCRIPT.format(root=ROOT, tests=TESTS))
+    r = torchrun("ranks.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    per_rank = [torch.load(tmp_path / f"grads_{k}.pt") for k in (0, 1)]
+    for objective, discrete in CASES:
+        policy, value, batch = fixed_problem(discrete)
+        whole, whole_loss = averaged_gradient(policy, value, batch, slice(None), objective)  # one process
+        (g0, loss0), (g1, loss1) = (p[(objective, discrete, False)] for p in per_rank)
+        assert torch.equal(g0, g1)  # every rank holds the same bits
+        torch.testing.assert_close(g0, whole, rtol=0, atol=1e-9)
+        assert loss0 == pytest.approx(whole_loss, abs=1e-9)
+        wrong, _ = per_rank[0][(objective, discrete, True)]  # per-rank normalisation: not the same update
+        assert (wrong - whole).abs().max() > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# Real training with 2 ranks
+# ---------------------------------------------------------------------------------------------
+def test_two_ranks_stay_bit_identical_and_only_rank_0_writes(tmp_path):
+    r = torchrun(DPPO, "--env", "Pendulum-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "1024",
+                 "--eval-episodes", "2", "--norm-obs", "--save-model", "--summary-json", "s.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["world_size"] == 2 and s["global_step"] == 1024  # 4 iterations of 2 ranks × 2 envs × 64 steps
+    checksums = s["param_checksums"]  # each rank's sha256 of its weights and statistics after 160 Adam steps
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    # every env of both ranks ends its first 200-step episode at global step 200 × 2 envs × 2 ranks
+    assert [c[0] for c in s["curve"]] == [800] * 4
+    assert len({c[2] for c in s["curve"]}) == 4  # four different episodes (distinct env seeds per rank)
+    (run,) = os.listdir(tmp_path / "runs")  # one run folder, one checkpoint, one CSV: rank 0's
+    assert sorted(os.listdir(tmp_path / "runs" / run)) == ["dppo.pt", "progress.csv"]
+    header = (tmp_path / "runs" / run / "progress.csv").read_text().splitlines()[0].split(",")
+    assert {"time_rollout", "time_update", "time_allreduce", "world_size"} <= set(header)
+    assert r.stdout.count("eval return") == 1 and "(2 ranks)" in r.stdout
+    state = torch.load(tmp_path / "runs" / run / "dppo.pt", weights_only=True)
+    assert state["algo"] == "dppo" and state["global_step"] == 1024
+
+
+def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path):
+    """Each rank sees the all-reduced KL, so all stop after the same minibatch (a disagreement would hang)."""
+    r = torchrun(DPPO, "--env", "CartPole-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "768",
+                 "--eval-episodes", "1", "--objective", "clip", "--kl-early-stop", "1e-12", "--summary-json", "s.json",
+                 cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["param_checksums"][0] == s["param_checksums"][1]
+    (csv_path,) = tmp_path.glob("runs/*/progress.csv")
+    rows = csv_path.read_text().splitlines()
+    col = rows[0].split(",").index("epochs_done")
+    assert [int(row.split(",")[col]) for row in rows[1:]] == [1, 1, 1]
+
+
+def test_an_error_under_torchrun_is_one_line_per_rank(tmp_path):
+    r = torchrun(DPPO, "--env", "NoSuchEnv-v0", cwd=tmp_path)
+    assert r.returncode != 0
+    # torchrun stops the other worker as soon as one exits, so the slower rank may be killed before it
+    # prints: at least one rank's own line, never more than one per rank, each one clear
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error: rank ")]
+    assert 1 <= len(lines) <= 2 and len({ln[:13] for ln in lines}) == len(lines), r.stderr[-3000:]
+    assert all("cannot make env 'NoSuchEnv-v0'" in ln for ln in lines), r.stderr[-3000:]
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_ctrl_c_under_torchrun_stops_every_rank_and_rank_0_saves(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", DPPO,
+           "--env", "Pendulum-v1", "--total-timesteps", "10000000", "--save-model", "--eval-episodes", "2",
+           "--summary-json", "s.json"]
+    p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = p.stdout.readline()
+    assert first.startswith("step"), first + p.stderr.read()
+    p.send_signal(signal.SIGINT)  # torchrun forwards it to both ranks
+    out, err = p.communicate(timeout=120)
+    assert "interrupted" in out and "eval return" in out, err[-3000:]
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["interrupted"] and s["param_checksums"][0] == s["param_checksums"][1]
+    (ckpt,) = tmp_path.glob("runs/*/*.pt")
+    assert torch.load(ckpt, weights_only=True)["global_step"] == s["global_step"] > 0
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+def test_two_ranks_learn_with_default_flags(env, tmp_path):
+    r = torchrun(DPPO, "--env", env, "--seed", "1", "--summary-json", "s.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["world_size"] == 2 and s["global_step"] <= m.parse_args(["--env", env]).total_timesteps
+    assert s["eval_mean_return"] >= THRESHOLDS[env], f"dppo on {env}: eval {s['eval_mean_return']:.1f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# World size 1, no launcher: every generic contract test of test_contract.py, run on dppo
+# ---------------------------------------------------------------------------------------------
+def contract_cases():
+    """(test name, arguments) for each test of test_contract.py that takes `algo`, with its own parametrisations
+    expanded for 'dppo': `algo` dropped from them (duplicates removed), and a `field` kept only if dppo has it."""
+    for name, fn in vars(contract).items():
+        if not (name.startswith("test_") and "algo" in inspect.signature(fn).parameters):
+            continue
+        combos = [{}]
+        for mark in getattr(fn, "pytestmark", []):
+            if mark.name != "parametrize":
+                continue
+            names = [n.strip() for n in mark.args[0].split(",")]
+            rows = [dict(zip(names, v if len(names) > 1 else (v,))) for v in mark.args[1]]
+            rows = [{k: v for k, v in r.items() if k != "algo"} for r in rows]
+            rows = [r for i, r in enumerate(rows) if r and r not in rows[:i]]
+            combos = [dict(c, **r) for c in combos for r in rows] if rows else combos
+        for c in combos:
+            if "field" not in c or c["field"] in m.Args.__dataclass_fields__:
+                yield pytest.param(name, c, id="-".join([name[5:], *map(str, c.values())]))
+
+
+@pytest.mark.parametrize("name, params", list(contract_cases()))
+def test_generic_contract_at_world_size_1(name, params, request, tmp_path, monkeypatch):
+    """The test as pytest runs it for each file in conftest.ALGOS (which leaves dppo out), here for dppo."""
+    monkeypatch.chdir(tmp_path)
+    fn = getattr(contract, name)
+    wanted = [k for k in inspect.signature(fn).parameters if k not in params and k != "algo"]
+    fn(algo="dppo", **params, **{k: request.getfixturevalue(k) for k in wanted})
+
+
+def test_no_process_group_without_a_launcher(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    s = m.train(m.parse_args(["--env", "CartPole-v1", *contract.short_flags("dppo")]))
+    assert s["world_size"] == 1 and len(s["param_checksums"]) == 1
+    assert not torch.distributed.is_initialized()
+    assert math.isfinite(s["eval_mean_return"]) and np.isfinite(s["sps"])
