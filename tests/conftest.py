@@ -11,8 +11,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# Every single-process algorithm file at the top level (dppo.py has its own tests: it needs torchrun).
-ALGOS = [a for a in ("vpg", "trpo", "ppo_penalty", "ppo_clip") if os.path.exists(os.path.join(ROOT, f"{a}.py"))]
+# Every algorithm file at the top level. dppo runs here as one process (world size 1, no launcher);
+# tests/test_dppo.py adds what needs several ranks under torchrun.
+ALGOS = [a for a in ("vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo") if os.path.exists(os.path.join(ROOT, f"{a}.py"))]
 
 
 def load(algo: str):

@@ -1,8 +1,7 @@
 """dppo.py: its maths, the distributed update against one process on the whole batch (real ranks on
 loopback, launched by torchrun), bit-identical ranks, rank-0-only outputs, errors, Ctrl-C, learning with
-2 ranks, and the generic contract of test_contract.py at world size 1 (no launcher)."""
+2 ranks (the generic contract of test_contract.py runs on dppo at world size 1: conftest.ALGOS)."""
 
-import inspect
 import json
 import math
 import os
@@ -15,9 +14,8 @@ import pytest
 import torch
 
 import dppo as m
-import test_contract as contract
 from benchmarks.run import THRESHOLDS
-from conftest import ROOT
+from conftest import ROOT, short_flags
 
 DPPO = os.path.join(ROOT, "dppo.py")
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -245,42 +243,13 @@ def test_two_ranks_learn_with_default_flags(env, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# World size 1, no launcher: every generic contract test of test_contract.py, run on dppo
+# World size 1, no launcher (the generic contract tests also run on dppo: conftest.ALGOS includes it)
 # ---------------------------------------------------------------------------------------------
-def contract_cases():
-    """(test name, arguments) for each test of test_contract.py that takes `algo`, with its own parametrisations
-    expanded for 'dppo': `algo` dropped from them (duplicates removed), and a `field` kept only if dppo has it."""
-    for name, fn in vars(contract).items():
-        if not (name.startswith("test_") and "algo" in inspect.signature(fn).parameters):
-            continue
-        combos = [{}]
-        for mark in getattr(fn, "pytestmark", []):
-            if mark.name != "parametrize":
-                continue
-            names = [n.strip() for n in mark.args[0].split(",")]
-            rows = [dict(zip(names, v if len(names) > 1 else (v,))) for v in mark.args[1]]
-            rows = [{k: v for k, v in r.items() if k != "algo"} for r in rows]
-            rows = [r for i, r in enumerate(rows) if r and r not in rows[:i]]
-            combos = [dict(c, **r) for c in combos for r in rows] if rows else combos
-        for c in combos:
-            if "field" not in c or c["field"] in m.Args.__dataclass_fields__:
-                yield pytest.param(name, c, id="-".join([name[5:], *map(str, c.values())]))
-
-
-@pytest.mark.parametrize("name, params", list(contract_cases()))
-def test_generic_contract_at_world_size_1(name, params, request, tmp_path, monkeypatch):
-    """The test as pytest runs it for each file in conftest.ALGOS (which leaves dppo out), here for dppo."""
-    monkeypatch.chdir(tmp_path)
-    fn = getattr(contract, name)
-    wanted = [k for k in inspect.signature(fn).parameters if k not in params and k != "algo"]
-    fn(algo="dppo", **params, **{k: request.getfixturevalue(k) for k in wanted})
-
-
 def test_no_process_group_without_a_launcher(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(var, raising=False)
-    s = m.train(m.parse_args(["--env", "CartPole-v1", *contract.short_flags("dppo")]))
+    s = m.train(m.parse_args(["--env", "CartPole-v1", *short_flags("dppo")]))
     assert s["world_size"] == 1 and len(s["param_checksums"]) == 1
     assert not torch.distributed.is_initialized()
     assert math.isfinite(s["eval_mean_return"]) and np.isfinite(s["sps"])
