@@ -107,6 +107,7 @@ class Args:
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, num_minibatches=8),
     "Pendulum-v1": dict(total_timesteps=150_000, learning_rate=1e-3, num_minibatches=8, gamma=0.9),
+    "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=1e-3, num_minibatches=8),
 }
 
 

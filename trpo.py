@@ -112,6 +112,7 @@ class Args:
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=60_000, max_kl=0.02, vf_learning_rate=3e-3),
     "Pendulum-v1": dict(total_timesteps=100_000, gamma=0.9, max_kl=0.03, vf_learning_rate=1e-2),
+    "InvertedPendulum-v5": dict(total_timesteps=50_000),
 }
 
 
