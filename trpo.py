@@ -416,8 +416,8 @@ def trpo_step(policy: Policy, obs, act, logp_old, adv, args: Args) -> dict:
     g = ∇L(θ_old); s ≈ (F + ηI)⁻¹g by conjugate gradient; full step β·s, β = √(2δ / sᵀ(F + ηI)s);
     then the line search. Returns the statistics of the step (floats and a bool)."""
     params = list(policy.parameters())
-    with torch.no_grad():  # π_old's logits or (μ, log σ), copied: log σ is a view of a parameter the step changes
-        old_params = tuple(None if x is None else x.clone() for x in policy(obs))
+    with torch.no_grad():  # π_old's logits or (μ, log σ): copies, which the step below leaves alone
+        old_params = policy(obs)
     L = surrogate(policy(obs), act, logp_old, adv)
     g = flat(torch.autograd.grad(L, params))
     Fvp = fisher_vector_product(policy, obs, old_params, args.cg_damping)
