@@ -549,7 +549,7 @@ def train(args: Args) -> dict:
     eval_time, next_eval = 0.0, args.eval_every
     start = last_print = time.perf_counter()
     obs_raw, _ = envs.reset(seed=[args.seed + i for i in range(N)])
-    interrupted, stats = False, {}
+    interrupted = False
     try:
         for iteration in range(1, num_iterations + 1):
             lr = args.learning_rate * (1 - (iteration - 1) / num_iterations if args.anneal_lr else 1.0)

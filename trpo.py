@@ -618,7 +618,7 @@ def train(args: Args) -> dict:
     ls_hist, rejected, ls_total = [0] * args.backtrack_iters, 0, 0  # ls_hist[k]: accepted after k+1 candidates
     start = last_print = time.perf_counter()
     obs_raw, _ = envs.reset(seed=[args.seed + i for i in range(N)])
-    interrupted, stats = False, {}
+    interrupted = False
     try:
         for iteration in range(1, num_iterations + 1):
             # ---- rollout: T steps of N envs with π_old; observation statistics frozen meanwhile ----

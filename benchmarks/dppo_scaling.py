@@ -13,7 +13,6 @@ import argparse
 import csv
 import glob
 import json
-import os
 import statistics
 import subprocess
 import sys

@@ -7,10 +7,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import asdict, replace
 
-import numpy as np
 import pytest
 import torch
 
