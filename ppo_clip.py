@@ -70,6 +70,8 @@ class Args:
     """stop an update's epochs once the approximate KL(π_old‖π_θ) of a minibatch exceeds this (off: None)"""
     norm_obs: bool = False
     """normalise observations by running mean and std (statistics frozen within a rollout and at evaluation)"""
+    norm_reward: bool = False
+    """divide the learner's rewards by a running std of the discounted return (statistics in the checkpoint)"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layers of both the policy and the value network (tanh)"""
     log_std_init: float = 0.0
@@ -104,10 +106,16 @@ class Args:
 # Per-env defaults, applied before the explicit flags (which always win). Any other env gets Args' defaults.
 # Measured on seeds 1-3 (benchmarks/): a 1e-3 step size with 8 minibatches of 256 reaches the threshold in
 # about half the steps and a third of the time of CleanRL's 3e-4 with 32 of 64; Pendulum needs γ = 0.9.
+# MuJoCo locomotion (1 M steps): Args' CleanRL-like update (3e-4, 32 minibatches of 64, 10 epochs) with
+# normalised observations, scaled rewards and an initial σ of 0.6 (log σ = −0.5): with σ = 1, HalfCheetah
+# seed 1 settled in a 1700 gait; with 0.6 it passed 4000 by 600 k steps.
+MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, num_minibatches=8),
     "Pendulum-v1": dict(total_timesteps=150_000, learning_rate=1e-3, num_minibatches=8, gamma=0.9),
     "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=1e-3, num_minibatches=8),
+    "HalfCheetah-v5": MUJOCO,
+    "Hopper-v5": MUJOCO,
 }
 
 
@@ -263,6 +271,20 @@ class ObsNorm(nn.Module):
         self.mean += delta * b_n / total
         self.var.copy_((self.var * self.count + b_var * b_n + delta**2 * self.count * b_n / total) / total)
         self.count.fill_(total)
+
+
+class RewardScale(ObsNorm):
+    """r / √(Var[G] + 1e-8), where G ← γ·G + r is the discounted return so far of each env's current episode
+    (reset when it ends) and Var runs over every G seen so far: the "reward scaling" of Engstrom et al., 2020,
+    "Implementation Matters in Deep Policy Gradients". Rewards are divided, never shifted (a shift would change
+    what ending an episode early is worth). Only the learner sees scaled rewards; logged and evaluated returns
+    are the env's own. `enabled=False` makes it the identity."""
+
+    def __init__(self, enabled: bool):
+        super().__init__(1, enabled)
+
+    def forward(self, rewards: torch.Tensor) -> torch.Tensor:
+        return rewards / torch.sqrt(self.var + 1e-8).float() if self.enabled else rewards
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,7 +494,8 @@ def train(args: Args) -> dict:
     policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
     value = Value(obs_dim, args.hidden_sizes)
     obs_norm = ObsNorm(obs_dim, args.norm_obs)
-    modules = {"policy": policy, "value": value, "obs_norm": obs_norm}
+    reward_scale = RewardScale(args.norm_reward)
+    modules = {"policy": policy, "value": value, "obs_norm": obs_norm, "reward_scale": reward_scale}
     if args.capture_video or args.gif:
         check_video_packages()
     if args.checkpoint:
@@ -511,6 +534,7 @@ def train(args: Args) -> dict:
 
     curve, evals, recent = [], [], []
     ep_return, global_step = np.zeros(N), 0
+    disc_return, disc_return_buf = np.zeros(N), np.zeros((T, N))
     eval_time, next_eval = 0.0, args.eval_every
     start = last_print = time.perf_counter()
     obs_raw, _ = envs.reset(seed=[args.seed + i for i in range(N)])
@@ -540,15 +564,21 @@ def train(args: Args) -> dict:
                     term_buf[t], done_buf[t] = torch.as_tensor(term), torch.as_tensor(done)
                     global_step += N
                     ep_return += reward
+                    disc_return = args.gamma * disc_return + reward  # G of each running episode (--norm-reward)
+                    disc_return_buf[t] = disc_return
+                    disc_return[done] = 0.0
                     for i in np.flatnonzero(done):
                         curve.append([global_step, time.perf_counter() - start - eval_time, float(ep_return[i])])
                         recent = (recent + [float(ep_return[i])])[-20:]
                         ep_return[i] = 0.0
                     obs_raw = next_raw
 
+                reward_scale.update(torch.as_tensor(disc_return_buf.reshape(-1, 1)))
+                rewards = reward_scale(rew_buf)  # r / σ(G) with --norm-reward, else r
+
                 # ---- advantages: V of every s_t and of every true s_{t+1}, each in one batched call ----
                 values, next_values = value(obs_buf), value(next_obs_buf)
-                advantages, returns = compute_gae(rew_buf, values, next_values, term_buf, done_buf,
+                advantages, returns = compute_gae(rewards, values, next_values, term_buf, done_buf,
                                                   args.gamma, args.gae_lambda)
             obs_norm.update(torch.as_tensor(raw_obs_buf.reshape(batch_size, obs_dim)))
 

@@ -80,6 +80,8 @@ class Args:
     """stop an update's epochs once the KL(π_old‖π_θ) of a minibatch exceeds this (off: None)"""
     norm_obs: bool = False
     """normalise observations by running mean and std (statistics frozen within a rollout and at evaluation)"""
+    norm_reward: bool = False
+    """divide the learner's rewards by a running std of the discounted return (statistics in the checkpoint)"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layers of both the policy and the value network (tanh)"""
     log_std_init: float = 0.0
@@ -114,9 +116,11 @@ class Args:
 # Per-env defaults, applied before the explicit flags (which always win). Any other env gets Args' defaults.
 # Measured on seeds 1-3: with the adaptive penalty a 10× larger step than CleanRL's 3e-4 stays stable, and
 # 8 minibatches of 256 need a quarter of the optimiser steps of 32 of 64; Pendulum needs γ = 0.9.
+# InvertedPendulum-v5: the same step size holds 1000 on seeds 1-4 after 50 k steps.
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=3e-3, num_minibatches=8),
     "Pendulum-v1": dict(total_timesteps=150_000, learning_rate=3e-3, num_minibatches=8, gamma=0.9),
+    "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=3e-3, num_minibatches=8),
 }
 
 
@@ -274,6 +278,20 @@ class ObsNorm(nn.Module):
         self.mean += delta * b_n / total
         self.var.copy_((self.var * self.count + b_var * b_n + delta**2 * self.count * b_n / total) / total)
         self.count.fill_(total)
+
+
+class RewardScale(ObsNorm):
+    """r / √(Var[G] + 1e-8), where G ← γ·G + r is the discounted return so far of each env's current episode
+    (reset when it ends) and Var runs over every G seen so far: the "reward scaling" of Engstrom et al., 2020,
+    "Implementation Matters in Deep Policy Gradients". Rewards are divided, never shifted (a shift would change
+    what ending an episode early is worth). Only the learner sees scaled rewards; logged and evaluated returns
+    are the env's own. `enabled=False` makes it the identity."""
+
+    def __init__(self, enabled: bool):
+        super().__init__(1, enabled)
+
+    def forward(self, rewards: torch.Tensor) -> torch.Tensor:
+        return rewards / torch.sqrt(self.var + 1e-8).float() if self.enabled else rewards
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,7 +522,8 @@ def train(args: Args) -> dict:
     policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
     value = Value(obs_dim, args.hidden_sizes)
     obs_norm = ObsNorm(obs_dim, args.norm_obs)
-    modules = {"policy": policy, "value": value, "obs_norm": obs_norm}
+    reward_scale = RewardScale(args.norm_reward)
+    modules = {"policy": policy, "value": value, "obs_norm": obs_norm, "reward_scale": reward_scale}
     if args.capture_video or args.gif:
         check_video_packages()
     beta = args.beta_init
@@ -546,6 +565,7 @@ def train(args: Args) -> dict:
 
     curve, evals, recent, beta_history = [], [], [], []
     ep_return, global_step = np.zeros(N), 0
+    disc_return, disc_return_buf = np.zeros(N), np.zeros((T, N))
     eval_time, next_eval = 0.0, args.eval_every
     start = last_print = time.perf_counter()
     obs_raw, _ = envs.reset(seed=[args.seed + i for i in range(N)])
@@ -575,15 +595,21 @@ def train(args: Args) -> dict:
                     term_buf[t], done_buf[t] = torch.as_tensor(term), torch.as_tensor(done)
                     global_step += N
                     ep_return += reward
+                    disc_return = args.gamma * disc_return + reward  # G of each running episode (--norm-reward)
+                    disc_return_buf[t] = disc_return
+                    disc_return[done] = 0.0
                     for i in np.flatnonzero(done):
                         curve.append([global_step, time.perf_counter() - start - eval_time, float(ep_return[i])])
                         recent = (recent + [float(ep_return[i])])[-20:]
                         ep_return[i] = 0.0
                     obs_raw = next_raw
 
+                reward_scale.update(torch.as_tensor(disc_return_buf.reshape(-1, 1)))
+                rewards = reward_scale(rew_buf)  # r / σ(G) with --norm-reward, else r
+
                 # ---- advantages: V of every s_t and of every true s_{t+1}, each in one batched call ----
                 values, next_values = value(obs_buf), value(next_obs_buf)
-                advantages, returns = compute_gae(rew_buf, values, next_values, term_buf, done_buf,
+                advantages, returns = compute_gae(rewards, values, next_values, term_buf, done_buf,
                                                   args.gamma, args.gae_lambda)
             obs_norm.update(torch.as_tensor(raw_obs_buf.reshape(batch_size, obs_dim)))
 

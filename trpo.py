@@ -74,6 +74,8 @@ class Args:
     """value-regression minibatches per pass; must divide num_envs * num_steps"""
     norm_obs: bool = False
     """normalise observations by running mean and std (statistics frozen within a rollout and at evaluation)"""
+    norm_reward: bool = False
+    """divide the learner's rewards by a running std of the discounted return (statistics in the checkpoint)"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layers of both the policy and the value network (tanh)"""
     log_std_init: float = 0.0
@@ -270,6 +272,20 @@ class ObsNorm(nn.Module):
         self.mean += delta * b_n / total
         self.var.copy_((self.var * self.count + b_var * b_n + delta**2 * self.count * b_n / total) / total)
         self.count.fill_(total)
+
+
+class RewardScale(ObsNorm):
+    """r / √(Var[G] + 1e-8), where G ← γ·G + r is the discounted return so far of each env's current episode
+    (reset when it ends) and Var runs over every G seen so far: the "reward scaling" of Engstrom et al., 2020,
+    "Implementation Matters in Deep Policy Gradients". Rewards are divided, never shifted (a shift would change
+    what ending an episode early is worth). Only the learner sees scaled rewards; logged and evaluated returns
+    are the env's own. `enabled=False` makes it the identity."""
+
+    def __init__(self, enabled: bool):
+        super().__init__(1, enabled)
+
+    def forward(self, rewards: torch.Tensor) -> torch.Tensor:
+        return rewards / torch.sqrt(self.var + 1e-8).float() if self.enabled else rewards
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +589,8 @@ def train(args: Args) -> dict:
     policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
     value = Value(obs_dim, args.hidden_sizes)
     obs_norm = ObsNorm(obs_dim, args.norm_obs)
-    modules = {"policy": policy, "value": value, "obs_norm": obs_norm}
+    reward_scale = RewardScale(args.norm_reward)
+    modules = {"policy": policy, "value": value, "obs_norm": obs_norm, "reward_scale": reward_scale}
     if args.capture_video or args.gif:
         check_video_packages()
     if args.checkpoint:
@@ -614,6 +631,7 @@ def train(args: Args) -> dict:
 
     curve, evals, recent = [], [], []
     ep_return, global_step = np.zeros(N), 0
+    disc_return, disc_return_buf = np.zeros(N), np.zeros((T, N))
     eval_time, next_eval = 0.0, args.eval_every
     ls_hist, rejected, ls_total = [0] * args.backtrack_iters, 0, 0  # ls_hist[k]: accepted after k+1 candidates
     start = last_print = time.perf_counter()
@@ -640,15 +658,21 @@ def train(args: Args) -> dict:
                     term_buf[t], done_buf[t] = torch.as_tensor(term), torch.as_tensor(done)
                     global_step += N
                     ep_return += reward
+                    disc_return = args.gamma * disc_return + reward  # G of each running episode (--norm-reward)
+                    disc_return_buf[t] = disc_return
+                    disc_return[done] = 0.0
                     for i in np.flatnonzero(done):
                         curve.append([global_step, time.perf_counter() - start - eval_time, float(ep_return[i])])
                         recent = (recent + [float(ep_return[i])])[-20:]
                         ep_return[i] = 0.0
                     obs_raw = next_raw
 
+                reward_scale.update(torch.as_tensor(disc_return_buf.reshape(-1, 1)))
+                rewards = reward_scale(rew_buf)  # r / σ(G) with --norm-reward, else r
+
                 # ---- advantages: V of every s_t and of every true s_{t+1}, each in one batched call ----
                 values, next_values = value(obs_buf), value(next_obs_buf)
-                advantages, returns = compute_gae(rew_buf, values, next_values, term_buf, done_buf,
+                advantages, returns = compute_gae(rewards, values, next_values, term_buf, done_buf,
                                                   args.gamma, args.gae_lambda)
             obs_norm.update(torch.as_tensor(raw_obs_buf.reshape(batch_size, obs_dim)))
 
