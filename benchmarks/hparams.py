@@ -2,6 +2,7 @@
 
     python benchmarks/hparams.py            # the table README.md shows (a test keeps the two equal)
 
+Columns: CartPole-v1, Pendulum-v1, then every other env the file has defaults for (its ENV_DEFAULTS).
 Values are what `python ALGO.py --env ENV` uses: parse_args(["--env", ENV]), i.e. Args' defaults with the
 file's ENV_DEFAULTS applied. Bookkeeping flags (logging, saving, evaluation, threads) are left out.
 """
@@ -36,10 +37,11 @@ def table(root: Path = ROOT) -> str:
     lines = []
     for algo in discover_algos(root):
         m = importlib.import_module(algo)
-        per_env = {env: asdict(m.parse_args(["--env", env])) for env in ENVS}
-        keys = [k for k in per_env[ENVS[0]] if k not in NOT_HYPER]
-        lines += [f"**{algo}**", "", "| flag | " + " | ".join(ENVS) + " |", "|---|" + "---|" * len(ENVS)]
-        lines += [f"| `--{k.replace('_', '-')}` | " + " | ".join(fmt(per_env[e][k]) for e in ENVS) + " |"
+        envs = [*ENVS, *(e for e in m.ENV_DEFAULTS if e not in ENVS)]
+        per_env = {env: asdict(m.parse_args(["--env", env])) for env in envs}
+        keys = [k for k in per_env[envs[0]] if k not in NOT_HYPER]
+        lines += [f"**{algo}**", "", "| flag | " + " | ".join(envs) + " |", "|---|" + "---|" * len(envs)]
+        lines += [f"| `--{k.replace('_', '-')}` | " + " | ".join(fmt(per_env[e][k]) for e in envs) + " |"
                   for k in keys]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

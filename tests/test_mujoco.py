@@ -10,7 +10,7 @@ from conftest import load
 THRESHOLD = 950.0  # InvertedPendulum-v5's best possible return is 1000 (1000 steps upright)
 
 
-@pytest.mark.parametrize("algo", ["ppo_clip", "trpo"])
+@pytest.mark.parametrize("algo", ["vpg", "trpo", "ppo_penalty", "ppo_clip"])
 def test_inverted_pendulum_is_learned_with_default_flags(algo, in_tmp):
     m = load(algo)
     s = m.train(m.parse_args(["--env", "InvertedPendulum-v5", "--seed", "1"]))
