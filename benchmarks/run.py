@@ -4,6 +4,8 @@
     python benchmarks/run.py --algos ppo_clip --envs CartPole-v1 --seeds 1 --workers 1
     python benchmarks/run.py --peers            # also SB3 PPO and sb3-contrib TRPO with RL-Zoo's settings
                                                 # (pip install -r benchmarks/requirements-peers.txt first)
+    python benchmarks/run.py --mujoco           # vpg, trpo, ppo_penalty, ppo_clip × HalfCheetah-v5, Hopper-v5
+                                                # × seeds 1 2 3 (pip install -r requirements-mujoco.txt first)
 
 What runs: the algorithm files among vpg, trpo, ppo_penalty, ppo_clip, dppo found in the repository root (a new
 file is picked up with no edit here). Each run is its own fresh process (spawn; one torch thread), started in a
@@ -27,6 +29,25 @@ Definitions
 
 Writes benchmarks/results/: results.json (every run: summary incl. curve, resolved Args, versions, git commit,
 CPU, python), results.md (the table), curve_<env>_steps.png and curve_<env>_seconds.png.
+
+MuJoCo suite (--mujoco): the same one fresh process per run doing only `parse_args(["--env", E, "--seed", S]);
+train(args)`; the files' own ENV_DEFAULTS set the steps (1 M), normalisation and eval_every. No dppo, no peers.
+- "final" = a run's deterministic evaluation after the last update (summary["eval_mean_return"], over the run's
+  args.eval_episodes episodes, 20 unless the file's defaults say otherwise). "best" = the max over the evaluations
+  every eval_every steps during training and the final one (summary["best_eval_mean_return"]; a max over ~20 noisy
+  evaluations is biased upwards, like Tianshou's "max").
+- A cell passes when the MEAN over seeds of the final evaluations ≥ MUJOCO_TARGETS[(algo, env)] and no seed crashed.
+  ppo_penalty's target is PPO_PENALTY_RELATIVE × ppo_clip's mean on the same env; none if ppo_clip did not run.
+  MUJOCO_KNOWN_SHORTFALLS works as KNOWN_SHORTFALLS. Exit code 1 when any unmarked cell with a target fails.
+- Time: per cell the median over seeds of summary["wall_s"] (training only, evaluations excluded) and of the run's
+  process time (rec["process_s"]: import, training, periodic and final evaluations, measured in execute()). The
+  training median is compared with MUJOCO_SECONDS_TARGET (one 1 M-step run on one core) and reported, never gated.
+- PUBLISHED: anchors from other libraries. CleanRL's numbers are final, Tianshou's max; Baselines / Spinning Up are
+  read off their learning curves (average training-episode return), not a deterministic evaluation.
+- Evaluation curves: per seed summary["evals"] ([global_step, eval mean] every eval_every steps) interpolated on the
+  union of all seeds' evaluation steps; the line is the mean over seeds, the band their min–max.
+Writes, next to the classic files without touching them: results_mujoco.json, results_mujoco.md and, per env,
+curve_<env>_steps.png, curve_<env>_seconds.png, curve_<env>_evals.png.
 """
 
 import argparse
@@ -58,6 +79,32 @@ KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
     # ("vpg", "Pendulum-v1"): "measured −xxx; see README",
 }
 WINDOW = 20  # episodes in the rolling mean of time-to-threshold and of the plotted curves
+
+# ---- MuJoCo suite (--mujoco): targets on the MEAN over seeds of the final deterministic evaluation ---------------
+MUJOCO_ALGOS = ("vpg", "trpo", "ppo_penalty", "ppo_clip")
+MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5")
+MUJOCO_TARGETS = {
+    ("ppo_clip", "HalfCheetah-v5"): 3000, ("ppo_clip", "Hopper-v5"): 2300,
+    ("trpo", "HalfCheetah-v5"): 1500, ("trpo", "Hopper-v5"): 2000,
+    ("vpg", "HalfCheetah-v5"): 800, ("vpg", "Hopper-v5"): 800,
+}
+PPO_PENALTY_RELATIVE = 0.85  # ppo_penalty's target: this × ppo_clip's mean on the same env (same invocation)
+MUJOCO_SECONDS_TARGET = 300  # one 1 M-step run on one core, median training seconds: reported, never gated
+MUJOCO_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
+    # ("vpg", "Hopper-v5"): "measured xxx; see README",
+}
+# Published anchors (1 M steps unless noted), quoted as they are; only for the reader, never a pass criterion.
+PUBLISHED = {
+    ("ppo_clip", "HalfCheetah-v5"): "~1700 Baselines / ~1670 Spinning Up / 1442 ± 46 CleanRL (final) / "
+                                    "5784 ± 1244 Tianshou (max)",
+    ("ppo_clip", "Hopper-v5"): "~2400 Baselines / ~1850 Spinning Up / 2383 ± 272 CleanRL (final) / "
+                               "2609 ± 701 Tianshou (max)",
+    ("trpo", "HalfCheetah-v5"): "~1350 Baselines / ~850 Spinning Up TF / 4471 ± 805 Tianshou (max)",
+    ("trpo", "Hopper-v5"): "~2200 Baselines / ~1200 Spinning Up TF / 2046 ± 1038 Tianshou (max)",
+    ("vpg", "HalfCheetah-v5"): "~600 Spinning Up PyTorch (3 M steps)",
+    ("vpg", "Hopper-v5"): "~800 Spinning Up PyTorch (3 M steps)",
+    **{("ppo_penalty", e): "— (no published 1 M table; target: within 15 % of ppo_clip)" for e in MUJOCO_ENVS},
+}
 
 # ---- peers (--peers): RL-Zoo's tuned settings, copied from rl-baselines3-zoo hyperparams/ppo.yml (SB3 PPO) and
 # hyperparams/trpo.yml (sb3-contrib TRPO), policy 'MlpPolicy', no normalisation. "lin_X" is RL-Zoo's
@@ -244,6 +291,178 @@ def plot_env(curves: dict[str, list], env: str, x: str, path: Path, threshold=No
     plt.close(fig)
 
 
+# ---- MuJoCo suite: aggregation, exit code, table, evaluation curves -------------------------------------------
+def _mean_std(xs) -> tuple[float, float]:
+    ok = [x for x in xs if not math.isnan(x)]
+    return (float(np.mean(ok)), float(np.std(ok))) if ok else (math.nan, math.nan)
+
+
+def mujoco_cells(runs: list[dict], targets: dict = MUJOCO_TARGETS, shortfalls: dict = MUJOCO_KNOWN_SHORTFALLS,
+                 relative: float = PPO_PENALTY_RELATIVE, seconds_target: float = MUJOCO_SECONDS_TARGET) -> list[dict]:
+    """One row per (algo, env) cell from run records {kind, algo, env, seed, args, summary, error, process_s}.
+    A cell passes when no seed crashed and the mean over seeds of the final evaluations reaches its target:
+    targets[(algo, env)], else for ppo_penalty `relative` × ppo_clip's mean on that env (no target when ppo_clip
+    has no result there). The median training time is compared with `seconds_target`, which never decides a pass."""
+    groups = {}
+    for r in runs:
+        groups.setdefault((r["algo"], r["env"]), []).append(r)
+    rows = {}
+    for (algo, env), rs in groups.items():
+        rs = sorted(rs, key=lambda r: r["seed"])
+        done = [r for r in rs if r.get("summary")]
+        finals = [r["summary"]["eval_mean_return"] if r.get("summary") else math.nan for r in rs]
+        bests = [r["summary"]["best_eval_mean_return"] if r.get("summary") else math.nan for r in rs]
+        (mean, std), (best_mean, best_std) = _mean_std(finals), _mean_std(bests)
+        wall = _median([r["summary"]["wall_s"] for r in done])
+        rows[(algo, env)] = dict(
+            algo=algo, env=env, kind=rs[0]["kind"], seeds=[r["seed"] for r in rs], evals=finals, eval_mean=mean,
+            eval_std=std, best_evals=bests, best_mean=best_mean, best_std=best_std,
+            sps=_median([r["summary"]["sps"] for r in done]), wall_s=wall,
+            process_s=_median([r["process_s"] for r in done if r.get("process_s") is not None]),
+            seconds_target=seconds_target, time_ok=None if math.isnan(wall) else wall <= seconds_target,
+            eval_episodes=sorted({(r.get("args") or {}).get("eval_episodes") for r in rs} - {None}),
+            eval_every=sorted({(r.get("args") or {}).get("eval_every") for r in rs} - {None}),
+            errors=[r["seed"] for r in rs if r.get("error")], known_shortfall=shortfalls.get((algo, env)))
+    for (algo, env), c in rows.items():
+        c.update(target=targets.get((algo, env)), target_ref=None, target_factor=None)
+        if c["target"] is None and algo == "ppo_penalty":
+            clip = rows.get(("ppo_clip", env))
+            if clip and not math.isnan(clip["eval_mean"]):  # ppo_clip ran here and at least one seed finished
+                c.update(target=relative * clip["eval_mean"], target_ref=clip["eval_mean"], target_factor=relative)
+        c["counts"] = c["target"] is not None and c["kind"] != "peer"
+        c["passed"] = c["target"] is not None and not c["errors"] and c["eval_mean"] >= c["target"]
+        if c["target"] is None:
+            c["status"] = "no target"
+        elif c["passed"]:
+            c["status"] = "pass" + (" (marked known shortfall: remove the mark?)" if c["known_shortfall"] else "")
+        else:
+            c["status"] = "FAIL (known shortfall)" if c["known_shortfall"] else "FAIL"
+        c["status"] += f" (crashed: seeds {c['errors']})" if c["errors"] else ""
+    order = {a: i for i, a in enumerate(ALGOS)}
+    return sorted(rows.values(), key=lambda r: (r["env"], order.get(r["algo"], 99), r["algo"]))
+
+
+def mujoco_exit_code(cells: list[dict]) -> int:
+    """1 when a cell with a target fails without a MUJOCO_KNOWN_SHORTFALLS mark, else 0. Time is never looked at."""
+    return int(any(c["counts"] and not c["passed"] and not c["known_shortfall"] for c in cells))
+
+
+def mujoco_target_text(c: dict) -> str:
+    if c["target"] is None:
+        return "no target"
+    if c["target_ref"] is not None:
+        return f"≥ {c['target_factor']:g} × ppo_clip's {fmt(c['target_ref'])} = {fmt(c['target'])}"
+    return f"≥ {c['target']:g}"
+
+
+def mujoco_failure_report(cells: list[dict]) -> str:
+    lines = []
+    for c in cells:
+        if c["counts"] and not c["passed"]:
+            per_seed = ", ".join(f"seed {s}: {fmt(e)}" for s, e in zip(c["seeds"], c["evals"]))
+            mark = f" [known shortfall: {c['known_shortfall']}]" if c["known_shortfall"] else ""
+            crash = f" (crashed: seeds {c['errors']})" if c["errors"] else ""
+            lines.append(f"{c['algo']} on {c['env']}: mean {fmt(c['eval_mean'])} over seeds ({per_seed}); "
+                         f"target {mujoco_target_text(c)}{crash}{mark}")
+    return "\n".join(lines)
+
+
+def mujoco_table(cells: list[dict]) -> str:
+    def seconds(c):  # the training median and how it compares with the (ungated) time target
+        if c["time_ok"] is None:
+            return "—"
+        return f"{fmt(c['wall_s'])} ({'≤' if c['time_ok'] else '>'} {c['seconds_target']:g})"
+
+    head = ("| algo | env | seeds | final eval mean ± std | per-seed final | best eval mean ± std | target "
+            "| median SPS | median training s | median process s | status |\n|" + "---|" * 11)
+    return "\n".join([head] + [
+        f"| {c['algo']} | {c['env']} | {len(c['seeds'])} | {fmt(c['eval_mean'])} ± {fmt(c['eval_std'])} "
+        f"| {', '.join(fmt(e) for e in c['evals'])} | {fmt(c['best_mean'])} ± {fmt(c['best_std'])} "
+        f"| {mujoco_target_text(c)} | {fmt(c['sps'], ',.0f')} | {seconds(c)} | {fmt(c['process_s'])} "
+        f"| {c['status']} |" for c in cells])
+
+
+def _per_algo(cells: list[dict], key: str, default: str) -> str:
+    """'20' when every run used the same args[key], else 'vpg 10; ppo_clip 20, 25' (`default` when none says)."""
+    per = {}
+    for c in cells:
+        per.setdefault(c["algo"], set()).update(c[key])
+    per = {a: ", ".join(map(str, sorted(v))) for a, v in per.items() if v}
+    values = set(per.values())
+    if not values:
+        return default
+    return values.pop() if len(values) == 1 else "; ".join(f"{a} {v}" for a, v in per.items())
+
+
+def mujoco_markdown(cells: list[dict], meta: dict, published: dict = PUBLISHED) -> str:
+    failures = mujoco_failure_report(cells)
+    episodes, every = _per_algo(cells, "eval_episodes", "20"), _per_algo(cells, "eval_every", "eval_every")
+    order = sorted(published, key=lambda k: (k[1], ALGOS.index(k[0]) if k[0] in ALGOS else 99, k[0]))  # as cells
+    return "\n".join([
+        "# MuJoCo benchmark results", "",
+        "Pass: the mean over seeds of the final evaluations ≥ the target (MUJOCO_TARGETS; ppo_penalty: "
+        f"{PPO_PENALTY_RELATIVE:g} × ppo_clip's mean on the same env, no target without ppo_clip), no seed crashed. "
+        "Mean ± std over seeds; medians over seeds. Median training s: summary wall time without the evaluations, "
+        f"compared with {MUJOCO_SECONDS_TARGET:g} s (one 1 M-step run on one core; reported, never gated). "
+        "Median process s: the whole run (import, training, periodic and final evaluations). "
+        "Definitions: docstring of benchmarks/run.py.", "",
+        mujoco_table(cells), "",
+        "## Failing cells", "", failures or "none", "",
+        "## Published (1 M steps unless noted)", "",
+        "| algo | env | published |\n|---|---|---|",
+        *[f"| {algo} | {env} | {published[(algo, env)]} |" for algo, env in order], "",
+        "## Definitions", "",
+        f'"final" = deterministic evaluation ({episodes} episodes, from the runs\' args.eval_episodes) after the '
+        f'last update. "best" = the maximum over the evaluations every {every} steps during training and the '
+        "final one (a max over ~20 noisy evaluations is biased upwards, like Tianshou's \"max\" numbers). "
+        "CleanRL's numbers are final, Tianshou's max; Baselines / Spinning Up are read off their learning curves "
+        "(average training-episode return), not a deterministic evaluation.", "",
+        "## Machine", "", *[f"- {k}: {v}" for k, v in meta.items() if k != "versions"],
+        f"- versions: {meta.get('versions')}", ""])
+
+
+def evals_on_grid(seed_evals: list[list]) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed [[global_step, eval_mean], …] -> (grid, ys[seed, point]): every seed linearly interpolated on the
+    union of all seeds' evaluation steps (exact where a seed evaluated; seeds need not share steps), NaN outside
+    the seed's own first..last evaluation."""
+    evs = [np.asarray(e, dtype=float).reshape(-1, 2) for e in seed_evals]
+    evs = [e[np.argsort(e[:, 0], kind="stable")] for e in evs]
+    grid = np.unique(np.concatenate([e[:, 0] for e in evs])) if evs else np.zeros(0)
+    ys = np.array([np.interp(grid, e[:, 0], e[:, 1], left=np.nan, right=np.nan) if len(e)
+                   else np.full(len(grid), np.nan) for e in evs]).reshape(len(evs), len(grid))
+    return grid, ys
+
+
+def plot_evals(evals: dict[str, list], env: str, path: Path, targets: dict | None = None) -> None:
+    """Per algo: the mean over seeds (line) and min–max (band) of the periodic deterministic evaluations vs steps,
+    with the algo's target (if any) dashed in the same colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.get_cmap("tab10").colors
+    for k, (name, seeds) in enumerate(evals.items()):
+        grid, ys = evals_on_grid(seeds)
+        if not len(grid):
+            continue
+        color = colors[ALGOS.index(name) if name in ALGOS else (len(ALGOS) + k) % len(colors)]
+        ax.plot(grid, np.nanmean(ys, axis=0), color=color, label=f"{name} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+        ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=color, alpha=0.2)
+        if (targets or {}).get(name) is not None:
+            ax.axhline(targets[name], color=color, linestyle="--", linewidth=1)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("deterministic evaluation: mean return")
+    ax.set_title(f"{env}: mean over seeds, band = min–max, dashed = target")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 # =================================================================================================================
 # Running: one fresh process per run
 # =================================================================================================================
@@ -299,7 +518,9 @@ def _train_peer(name: str, env: str, seed: int, root: str) -> tuple[dict, dict]:
 
 
 def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT)) -> dict:
-    """Runs in its own spawned process: cwd in a temp folder, stdout/stderr captured, never raises."""
+    """Runs in its own spawned process: cwd in a temp folder, stdout/stderr captured, never raises. process_s: wall
+    seconds of the whole run (import, env creation, training, periodic and final evaluations; until a crash)."""
+    t0 = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix=f"bench_{name}_{env}_{seed}_")
     os.chdir(tmp)
     rec = dict(kind=kind, algo=name, env=env, seed=seed, args=None, summary=None, error=None)
@@ -311,6 +532,7 @@ def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT)) ->
             rec["args"], rec["summary"] = (_train_ours if kind == "ours" else _train_peer)(name, env, seed, root)
         except BaseException:
             rec["error"] = traceback.format_exc()
+        rec["process_s"] = time.perf_counter() - t0
         sys.stdout.flush()
         sys.stderr.flush()
     if rec["error"]:
@@ -393,15 +615,24 @@ def _json_safe(x):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--algos", nargs="+", default=None, help=f"default: the files present among {ALGOS}")
-    p.add_argument("--envs", nargs="+", default=list(ENVS))
+    p.add_argument("--envs", nargs="+", default=None, help=f"default: {ENVS}; with --mujoco {MUJOCO_ENVS}")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="runs at once (each one process, 1 thread)")
     p.add_argument("--peers", action="store_true", help="also SB3 PPO and sb3-contrib TRPO with RL-Zoo settings")
+    p.add_argument("--mujoco", action="store_true", help=f"the MuJoCo suite: {MUJOCO_ALGOS} × {MUJOCO_ENVS}, "
+                   "judged on the mean over seeds; writes results_mujoco.* (no dppo, no peers)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--root", type=Path, default=ROOT, help="folder holding the algorithm files (tests use a fake one)")
     a = p.parse_args(argv)
     root = a.root.resolve()
     present = discover_algos(root)
+    a.envs = a.envs or list(MUJOCO_ENVS if a.mujoco else ENVS)
+    if a.mujoco:
+        if a.peers:
+            p.error("--mujoco has no peers: drop --peers")
+        if "dppo" in (a.algos or []):
+            p.error(f"dppo is not part of the MuJoCo suite ({', '.join(MUJOCO_ALGOS)})")
+        present = [x for x in present if x in MUJOCO_ALGOS]
     algos = a.algos or present
     missing = [x for x in algos if x not in present]
     if missing or not algos:
@@ -448,6 +679,10 @@ def main(argv=None) -> int:
             for s in a.seeds:
                 done(run_dppo(e, s, root))
 
+    if a.mujoco:
+        return report_mujoco(runs, a.envs, a.out, startup, machine_info(root))
+    for r in runs:  # process_s is reported by the MuJoCo suite only: results.json keeps its former fields
+        r.pop("process_s", None)
     cells = aggregate(runs)
     meta = machine_info(root)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -478,6 +713,42 @@ def main(argv=None) -> int:
     print(("FAILED cells:\n" + report) if code else ("all gated cells pass" + (
         " (known shortfalls:\n" + report + ")" if report else "")))
     print(f"wrote {a.out}/results.json, results.md, curve_*.png", flush=True)
+    return code
+
+
+def report_mujoco(runs: list[dict], envs: list[str], out: Path, startup: dict, meta: dict) -> int:
+    """--mujoco: results_mujoco.json / .md and the curves of each env; returns the exit code."""
+    cells = mujoco_cells(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    runs.sort(key=lambda r: (r["env"], r["algo"], r["seed"]))
+    targets = dict(absolute={f"{k[0]} {k[1]}": v for k, v in MUJOCO_TARGETS.items()},
+                   ppo_penalty_relative_to_ppo_clip=PPO_PENALTY_RELATIVE, seconds_target=MUJOCO_SECONDS_TARGET,
+                   on="mean over seeds of summary['eval_mean_return']; the seconds target is never gated")
+    with open(out / "results_mujoco.json", "w") as f:
+        json.dump(_json_safe(dict(meta=meta, targets=targets,
+                                  known_shortfalls={f"{k[0]} {k[1]}": v for k, v in MUJOCO_KNOWN_SHORTFALLS.items()},
+                                  published={f"{k[0]} {k[1]}": v for k, v in PUBLISHED.items()},
+                                  startup_s=startup, cells=cells, runs=runs)), f, allow_nan=False)
+    (out / "results_mujoco.md").write_text(mujoco_markdown(cells, meta))
+    for env in envs:
+        curves, evals = {}, {}
+        for r in runs:
+            if r["env"] == env and r["summary"]:
+                curves.setdefault(r["algo"], []).append(r["summary"]["curve"])
+                evals.setdefault(r["algo"], []).append(r["summary"].get("evals") or [])
+        for x in ("steps", "seconds"):
+            plot_env(curves, env, x, out / f"curve_{env}_{x}.png")
+        plot_evals(evals, env, out / f"curve_{env}_evals.png",
+                   {c["algo"]: c["target"] for c in cells if c["env"] == env})
+    for r in runs:
+        if r["error"]:
+            tail = "\n".join(r.get("log_tail", []))
+            print(f"\n{r['algo']} {r['env']} seed {r['seed']} crashed:\n{r['error']}\n{tail}")
+    print("\n" + mujoco_table(cells))
+    code, report = mujoco_exit_code(cells), mujoco_failure_report(cells)
+    print(("FAILED cells:\n" + report) if code else ("all cells with a target pass" + (
+        " (known shortfalls:\n" + report + ")" if report else "")))
+    print(f"wrote {out}/results_mujoco.json, results_mujoco.md, curve_*_{{steps,seconds,evals}}.png", flush=True)
     return code
 
 
