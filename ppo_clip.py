@@ -389,6 +389,19 @@ def load_checkpoint(path: str, args: Args, modules: dict) -> dict:
     return state
 
 
+def make_run_dir(env_id: str, seed: int) -> tuple[str, str]:
+    """Create runs/{env}__{algo}__{seed}__{unix time} and return (name, path); a run started in the same second
+    with the same name (another process, or train() called twice) gets the next free "-1", "-2" … suffix."""
+    base, n = f"{env_id.replace('/', '-')}__{ALGO}__{seed}__{int(time.time())}", 0
+    while True:
+        name = base if n == 0 else f"{base}-{n}"
+        try:
+            os.makedirs(os.path.join("runs", name))  # mkdir is atomic: exactly one caller creates a given name
+            return name, os.path.join("runs", name)
+        except FileExistsError:
+            n += 1
+
+
 class CsvLog:
     """One row of scalars per iteration, flushed as written, so a killed run keeps its log."""
 
@@ -514,9 +527,7 @@ def train(args: Args) -> dict:
     optimizer = torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=args.learning_rate,
                                  eps=1e-5, fused=True)
 
-    run_name = f"{args.env.replace('/', '-')}__{ALGO}__{args.seed}__{int(time.time())}"
-    run_dir = os.path.join("runs", run_name)
-    os.makedirs(run_dir, exist_ok=True)
+    run_name, run_dir = make_run_dir(args.env, args.seed)
     log = CsvLog(os.path.join(run_dir, "progress.csv"))
     wandb = start_wandb(args, run_name, run_dir) if args.track else None
 

@@ -188,6 +188,17 @@ def test_checkpoint_round_trip_and_errors(algo, in_tmp):
         m.train(short_args(algo, "--checkpoint", path, "--eval-only", "--hidden-sizes", "16", env="Pendulum-v1"))
 
 
+def test_runs_started_in_the_same_second_get_their_own_folders(algo, in_tmp, monkeypatch):
+    m = load(algo)
+    monkeypatch.setattr(m.time, "time", lambda: 1_800_000_000.5)
+    a = m.train(short_args(algo, "--save-model", env="Pendulum-v1"))
+    b = m.train(short_args(algo, "--save-model", env="Pendulum-v1"))
+    assert a["run_dir"].endswith(f"Pendulum-v1__{algo}__1__1800000000")
+    assert b["run_dir"] == a["run_dir"] + "-1"
+    for s in (a, b):  # each kept its own log and checkpoint
+        assert os.path.isfile(os.path.join(s["run_dir"], "progress.csv")) and os.path.isfile(s["checkpoint"])
+
+
 def test_ctrl_c_stops_cleanly_and_saves(algo, tmp_path):
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, f"{algo}.py"), "--env", "Pendulum-v1",
                           "--total-timesteps", "10000000", "--save-model", "--eval-episodes", "2"],
