@@ -197,6 +197,10 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
         return gym.make(env_id, **kwargs)
     except (gym.error.Error, ImportError) as e:
         raise ValueError(f"cannot make env {env_id!r}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # a simulator that cannot start (e.g. a MUJOCO_GL backend missing): one line, not a wall
+        gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if "MUJOCO_GL" in os.environ else ""
+        first_line = (str(e) or "?").splitlines()[0]
+        raise ValueError(f"cannot make env {env_id!r}{gl}: {type(e).__name__}: {first_line}") from None
 
 
 def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
@@ -534,16 +538,28 @@ def start_wandb(args: Args, run_name: str, run_dir: str):
     return wandb
 
 
-def check_video_packages() -> None:
+def check_video_packages(env_id: str) -> None:
     """Fail before training, not after it, when rendering or video writing is impossible."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless: no display, no sound card needed
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's default (a GLFW window) needs a display
     try:
         import moviepy  # noqa: F401  (RecordVideo writes MP4s with it)
         import PIL  # noqa: F401  (animated GIFs)
         import pygame  # noqa: F401  (classic-control rendering)
     except ImportError as e:
         raise ValueError(f"video needs {e.name}: pip install -r requirements-video.txt") from None
+    env = make_env(env_id, render_mode="rgb_array")
+    try:
+        env.reset(seed=0)
+        env.render()
+    except Exception as e:
+        mujoco = "mujoco" in type(env.unwrapped).__module__
+        hint = " (MuJoCo renders headless with MUJOCO_GL=egl or osmesa)" if mujoco else ""
+        raise ValueError(f"cannot render {env_id}: {type(e).__name__}: {str(e).splitlines()[0]}{hint}") from None
+    finally:
+        env.close()
 
 
 @torch.no_grad()
@@ -644,7 +660,7 @@ def train_ranks(args: Args, stop: threading.Event) -> Optional[dict]:
     modules = {"policy": policy, "value": value, "obs_norm": obs_norm}
     beta = args.beta_init
     if args.capture_video or args.gif:
-        check_video_packages()
+        check_video_packages(args.env)
     if args.checkpoint:
         beta = float(load_checkpoint(args.checkpoint, args, modules).get("beta", beta))
     eval_seed = args.seed + 1_000_000  # training envs use seed .. seed+world*num_envs-1: disjoint
