@@ -190,7 +190,8 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
     try:
         return gym.make(env_id, **kwargs)
     except (gym.error.Error, ImportError) as e:
-        raise ValueError(f"cannot make env {env_id!r}: {str(e).splitlines()[0]}") from None
+        hint = " (here: pip install -r requirements-mujoco.txt)" if "mujoco" in str(e).lower() else ""
+        raise ValueError(f"cannot make env {env_id!r}: {str(e).splitlines()[0]}{hint}") from None
     except Exception as e:  # a simulator that cannot start (e.g. a MUJOCO_GL backend missing): one line, not a wall
         gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if "MUJOCO_GL" in os.environ else ""
         first_line = (str(e) or "?").splitlines()[0]
