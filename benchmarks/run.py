@@ -597,7 +597,7 @@ def machine_info(root: Path = ROOT) -> dict:
         cpu = platform.processor() or "unknown"
     return dict(git_commit=(git or "no commit") + (" (work tree modified)" if dirty else ""), cpu=cpu,
                 cpu_count=os.cpu_count(), python=platform.python_version(), date=time.strftime("%Y-%m-%d %H:%M:%S"),
-                versions={p: version(p) for p in ("torch", "gymnasium", "numpy", "tyro", "stable-baselines3",
+                versions={p: version(p) for p in ("torch", "gymnasium", "mujoco", "numpy", "tyro", "stable-baselines3",
                                                   "sb3-contrib")})
 
 
