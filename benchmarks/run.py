@@ -204,15 +204,17 @@ def fmt(x, spec: str = ".1f") -> str:
     return "∞" if math.isinf(x) else format(x, spec)
 
 
-def failure_report(cells: list[dict]) -> str:
-    """Readable lines naming every failing gated cell and its numbers."""
+def failure_report(cells: list[dict], describe=None) -> str:
+    """Readable lines naming every failing gated cell and its numbers; describe(cell, per_seed) words the
+    middle of a line (default: the per-seed evals against the threshold)."""
+    describe = describe or (lambda c, per_seed: f"eval {per_seed}; threshold {fmt(c['threshold'])}")
     lines = []
     for c in cells:
         if c["counts"] and not c["passed"]:
             per_seed = ", ".join(f"seed {s}: {fmt(e)}" for s, e in zip(c["seeds"], c["evals"]))
             mark = f" [known shortfall: {c['known_shortfall']}]" if c["known_shortfall"] else ""
             crash = f" (crashed: seeds {c['errors']})" if c["errors"] else ""
-            lines.append(f"{c['algo']} on {c['env']}: eval {per_seed}; threshold {fmt(c['threshold'])}{crash}{mark}")
+            lines.append(f"{c['algo']} on {c['env']}: {describe(c, per_seed)}{crash}{mark}")
     return "\n".join(lines)
 
 
@@ -356,15 +358,8 @@ def mujoco_target_text(c: dict) -> str:
 
 
 def mujoco_failure_report(cells: list[dict]) -> str:
-    lines = []
-    for c in cells:
-        if c["counts"] and not c["passed"]:
-            per_seed = ", ".join(f"seed {s}: {fmt(e)}" for s, e in zip(c["seeds"], c["evals"]))
-            mark = f" [known shortfall: {c['known_shortfall']}]" if c["known_shortfall"] else ""
-            crash = f" (crashed: seeds {c['errors']})" if c["errors"] else ""
-            lines.append(f"{c['algo']} on {c['env']}: mean {fmt(c['eval_mean'])} over seeds ({per_seed}); "
-                         f"target {mujoco_target_text(c)}{crash}{mark}")
-    return "\n".join(lines)
+    return failure_report(cells, lambda c, per_seed: f"mean {fmt(c['eval_mean'])} over seeds ({per_seed}); "
+                                                     f"target {mujoco_target_text(c)}")
 
 
 def mujoco_table(cells: list[dict]) -> str:
