@@ -499,6 +499,18 @@ def check_video_packages(env_id: str) -> None:
         env.close()
 
 
+def make_render_env(env_id: str) -> gym.Env:
+    """The env rendering rgb_array frames. A MuJoCo model with a "track" camera is filmed through it: gymnasium
+    1.4's default MuJoCo view is a free camera that ignores the env's trackbodyid, so a walker leaves the picture."""
+    env = make_env(env_id, render_mode="rgb_array")
+    try:
+        env.unwrapped.model.camera("track")  # AttributeError: not MuJoCo; KeyError: no such camera
+    except (AttributeError, KeyError):
+        return env
+    env.close()
+    return make_env(env_id, render_mode="rgb_array", camera_name="track")
+
+
 @torch.no_grad()
 def evaluate(policy: Policy, obs_norm: ObsNorm, env_id: str, episodes: int, seed: int,
              video_dir: Optional[str] = None, gif_path: Optional[str] = None) -> list[float]:
@@ -507,7 +519,7 @@ def evaluate(policy: Policy, obs_norm: ObsNorm, env_id: str, episodes: int, seed
     With video_dir, episodes 0-2 are recorded there as MP4s; with gif_path, episode 0 becomes a GIF."""
     def env_k(k: int) -> gym.Env:
         render = (video_dir is not None and k < 3) or (gif_path is not None and k == 0)
-        env = make_env(env_id, **({"render_mode": "rgb_array"} if render else {}))
+        env = make_render_env(env_id) if render else make_env(env_id)
         if video_dir is not None and k < 3:
             env = gym.wrappers.RecordVideo(env, video_dir, episode_trigger=lambda e: e == 0,
                                            name_prefix=f"eval-{k}", disable_logger=True)

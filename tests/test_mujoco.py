@@ -54,3 +54,30 @@ def test_a_simulator_that_cannot_start_is_one_line(tmp_path):
     assert p.returncode == 2
     assert p.stderr.startswith("error: cannot make env 'Hopper-v5' with MUJOCO_GL=no-such-backend")
     assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def hopper_pixels(env, x: float) -> int:
+    """Pixels of the hopper's brown body in a frame rendered with the hopper moved to x metres along the track."""
+    u = env.unwrapped
+    qpos = u.data.qpos.copy()
+    qpos[0] = x
+    u.set_state(qpos, u.data.qvel.copy())
+    frame = env.render().astype(int)
+    r, g, b = frame[..., 0], frame[..., 1], frame[..., 2]
+    return int(((r > g + 40) & (r > b + 40)).sum())
+
+
+def test_videos_of_a_walker_follow_it(monkeypatch):
+    if not os.environ.get("DISPLAY"):
+        monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
+    m = load("ppo_clip")
+    tracked = m.make_render_env("Hopper-v5")
+    tracked.reset(seed=0)
+    home = hopper_pixels(tracked, 0.0)
+    assert home > 500 and hopper_pixels(tracked, 8.0) > 0.5 * home
+    tracked.close()
+    fixed = m.make_env("Hopper-v5", render_mode="rgb_array")  # the control: gymnasium's default view
+    fixed.reset(seed=0)
+    assert hopper_pixels(fixed, 0.0) > 500 and hopper_pixels(fixed, 8.0) < 50
+    fixed.close()
+    assert m.make_render_env("InvertedPendulum-v5").render_mode == "rgb_array"  # no "track" camera: unchanged

@@ -15,7 +15,7 @@ FILES = [f for f in ("vpg.py", "trpo.py", "ppo_penalty.py", "ppo_clip.py", "dppo
 SHARED = ["parse_args", "make_env", "make_envs", "check_spaces", "to_env_action", "mlp", "Policy", "Value",
           "ObsNorm", "log_prob", "entropy", "sample", "mode", "compute_gae", "explained_variance",
           "save_checkpoint", "load_checkpoint", "make_run_dir", "CsvLog", "start_wandb", "check_video_packages",
-          "evaluate", "save_gif"]
+          "make_render_env", "evaluate", "save_gif"]
 # Defined only by the files that need it, identical wherever it is.
 SHARED_WHERE_PRESENT = ["kl_divergence", "RewardScale"]
 
