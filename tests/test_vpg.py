@@ -16,21 +16,6 @@ from conftest import short_flags
 f64 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
-def reward_to_go_by_loop(rewards, dones, gamma):
-    """G_t = Σ_{k≥0} γ^k r_{t+k}, summed forward until the episode ends or the rollout does."""
-    T, N = rewards.shape
-    out = np.zeros((T, N))
-    for i in range(N):
-        for t in range(T):
-            total = 0.0
-            for k in range(T - t):
-                total += gamma**k * rewards[t + k, i]
-                if dones[t + k, i]:
-                    break
-            out[t, i] = total
-    return out
-
-
 def gae_by_loop(rewards, values, next_values, terminated, dones, gamma, lam):
     """Â_t = Σ_l (γλ)^l δ_{t+l}, δ_s = r_s + γ(1 − term_s)·V(next obs_s) − V(s_s), to the episode's end."""
     T, N = rewards.shape
@@ -46,6 +31,12 @@ def gae_by_loop(rewards, values, next_values, terminated, dones, gamma, lam):
                     break
             out[t, i] = total
     return out
+
+
+def reward_to_go_by_loop(rewards, dones, gamma):
+    """G_t = Σ_{k≥0} γ^k r_{t+k} until the episode or the rollout ends: the loop above with V ≡ 0 and λ = 1."""
+    zeros = np.zeros_like(rewards)
+    return gae_by_loop(rewards, zeros, zeros, dones, dones, gamma, 1.0)
 
 
 def random_rollout(T=15, N=3, seed=0):
