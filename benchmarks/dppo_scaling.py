@@ -30,16 +30,17 @@ def run(world: int, env: str, iterations: int, flags: list[str]) -> tuple[float,
 
     a = dppo.parse_args(["--env", env, *flags])
     with tempfile.TemporaryDirectory() as d:
-        argv = ["--env", env, *flags, "--total-timesteps", str(iterations * a.num_envs * a.num_steps * world),
-                "--eval-episodes", "1", "--summary-json", "s.json"]
-        launch = ([sys.executable, str(ROOT / "dppo.py")] if world == 1 else
-                  [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(world),
-                   str(ROOT / "dppo.py")])
+        budget = ["--total-timesteps", str(iterations * a.num_envs * a.num_steps * world)]
+        argv = ["--env", env, *flags, *budget, "--eval-episodes", "1", "--summary-json", "s.json"]
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(world)]
+        launch = [sys.executable, str(ROOT / "dppo.py")] if world == 1 else [*torchrun, str(ROOT / "dppo.py")]
         subprocess.run(launch + argv, cwd=d, capture_output=True, check=True)
         sps = json.loads(Path(d, "s.json").read_text())["sps"]
         rows = list(csv.DictReader(open(glob.glob(f"{d}/runs/*/progress.csv")[0])))[1:]
-        split = {k: 1000 * statistics.median(float(r[k]) for r in rows)
-                 for k in ("time_rollout", "time_update", "time_allreduce")}
+        split = {
+            k: 1000 * statistics.median(float(r[k]) for r in rows)
+            for k in ("time_rollout", "time_update", "time_allreduce")
+        }
     return sps, split
 
 
@@ -54,16 +55,22 @@ def main() -> None:
     for _ in range(o.repeats):
         for world in (1, 2):  # interleaved, so a noisy minute hits both
             results[world].append(run(world, o.env, o.iterations, o.flags))
-    lines = [f"# dppo weak scaling: {o.env}, per-rank flags `{' '.join(o.flags) or '(defaults)'}`", "",
-             f"Median over {o.repeats} repeats of {o.iterations} iterations per rank.", "",
-             "| ranks | SPS | rollout ms/iter | update ms/iter | all-reduce ms/iter (incl. waiting) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# dppo weak scaling: {o.env}, per-rank flags `{' '.join(o.flags) or '(defaults)'}`",
+        "",
+        f"Median over {o.repeats} repeats of {o.iterations} iterations per rank.",
+        "",
+        "| ranks | SPS | rollout ms/iter | update ms/iter | all-reduce ms/iter (incl. waiting) |",
+        "|---|---|---|---|---|",
+    ]
     med = {}
     for world, rs in results.items():
         med[world] = statistics.median(r[0] for r in rs)
         split = {k: statistics.median(r[1][k] for r in rs) for k in rs[0][1]}
-        lines.append(f"| {world} | {med[world]:,.0f} | {split['time_rollout']:.1f} | {split['time_update']:.1f} | "
-                     f"{split['time_allreduce']:.1f} |")
+        lines.append(
+            f"| {world} | {med[world]:,.0f} | {split['time_rollout']:.1f} | {split['time_update']:.1f} | "
+            f"{split['time_allreduce']:.1f} |"
+        )
     lines += ["", f"SPS ratio 2 ranks / 1 rank: **{med[2] / med[1]:.2f}**"]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -14,11 +14,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.run import ENVS, discover_algos  # noqa: E402
+from benchmarks.run import ENVS, discover_algos  # noqa: E402  (after the sys.path line: runs as a script too)
 
-NOT_HYPER = {"env", "seed", "track", "wandb_project", "wandb_entity", "save_model", "checkpoint", "eval_only",
-             "eval_episodes", "eval_every", "torch_deterministic", "torch_threads", "capture_video", "gif",
-             "summary_json"}
+NOT_HYPER = {
+    "env",
+    "seed",
+    "track",
+    "wandb_project",
+    "wandb_entity",
+    "save_model",
+    "checkpoint",
+    "eval_only",
+    "eval_episodes",
+    "eval_every",
+    "torch_deterministic",
+    "torch_threads",
+    "capture_video",
+    "gif",
+    "summary_json",
+}
 
 
 def fmt(v) -> str:
@@ -41,8 +55,7 @@ def table(root: Path = ROOT) -> str:
         per_env = {env: asdict(m.parse_args(["--env", env])) for env in envs}
         keys = [k for k in per_env[envs[0]] if k not in NOT_HYPER]
         lines += [f"**{algo}**", "", "| flag | " + " | ".join(envs) + " |", "|---|" + "---|" * len(envs)]
-        lines += [f"| `--{k.replace('_', '-')}` | " + " | ".join(fmt(per_env[e][k]) for e in envs) + " |"
-                  for k in keys]
+        lines += [f"| `--{k.replace('_', '-')}` | " + " | ".join(fmt(per_env[e][k]) for e in envs) + " |" for k in keys]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

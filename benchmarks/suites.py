@@ -1,0 +1,211 @@
+"""The two suites of benchmarks/run.py and what differs between them; the pipeline itself is run.py.
+
+Classic (CartPole-v1, Pendulum-v1): every seed's final evaluation must reach THRESHOLDS[env]. MuJoCo (--mujoco:
+HalfCheetah-v5, Hopper-v5): the mean over seeds of the final evaluations must reach MUJOCO_TARGETS[(algo, env)], for
+ppo_penalty PPO_PENALTY_RELATIVE × ppo_clip's mean. A cell marked in KNOWN_SHORTFALLS / MUJOCO_KNOWN_SHORTFALLS shows
+failing without failing the exit code. PUBLISHED: other libraries' numbers, for the reader only. A `Suite` holds each
+suite's data, pass rule, table columns and report sections (CLASSIC, MUJOCO).
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+ALGOS = ("vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo")
+WINDOW = 20  # episodes in the rolling mean of time-to-threshold and of the plotted curves
+
+# ---- classic suite: every seed must reach its env's threshold -----------------------------------------------------
+ENVS = ("CartPole-v1", "Pendulum-v1")
+THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
+KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
+    # ("vpg", "Pendulum-v1"): "measured −xxx; see README",
+}
+
+# ---- MuJoCo suite (--mujoco): targets on the MEAN over seeds of the final deterministic evaluation ---------------
+MUJOCO_ALGOS = ("vpg", "trpo", "ppo_penalty", "ppo_clip")
+MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5")
+MUJOCO_TARGETS = {
+    ("ppo_clip", "HalfCheetah-v5"): 3000,
+    ("ppo_clip", "Hopper-v5"): 2300,
+    ("trpo", "HalfCheetah-v5"): 1500,
+    ("trpo", "Hopper-v5"): 2000,
+    ("vpg", "HalfCheetah-v5"): 800,
+    ("vpg", "Hopper-v5"): 800,
+}
+PPO_PENALTY_RELATIVE = 0.85  # ppo_penalty's target: this × ppo_clip's mean on the same env (same invocation)
+MUJOCO_SECONDS_TARGET = 300  # one 1 M-step run on one core, median training seconds: reported, never gated
+MUJOCO_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
+    # ("vpg", "Hopper-v5"): "measured xxx; see README",
+}
+# Published anchors (1 M steps unless noted), quoted as they are; only for the reader, never a pass criterion.
+PUBLISHED = {
+    ("ppo_clip", "HalfCheetah-v5"): "~1700 Baselines / ~1670 Spinning Up / 1442 ± 46 CleanRL (final) / "
+    "5784 ± 1244 Tianshou (max)",
+    ("ppo_clip", "Hopper-v5"): "~2400 Baselines / ~1850 Spinning Up / 2383 ± 272 CleanRL (final) / "
+    "2609 ± 701 Tianshou (max)",
+    ("trpo", "HalfCheetah-v5"): "~1350 Baselines / ~850 Spinning Up TF / 4471 ± 805 Tianshou (max)",
+    ("trpo", "Hopper-v5"): "~2200 Baselines / ~1200 Spinning Up TF / 2046 ± 1038 Tianshou (max)",
+    ("vpg", "HalfCheetah-v5"): "~600 Spinning Up PyTorch (3 M steps)",
+    ("vpg", "Hopper-v5"): "~800 Spinning Up PyTorch (3 M steps)",
+    **{("ppo_penalty", e): "— (no published 1 M table; target: within 15 % of ppo_clip)" for e in MUJOCO_ENVS},
+}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str  # "the MuJoCo suite" in messages
+    algos: tuple[str, ...]  # the files it may run
+    envs: tuple[str, ...]  # default --envs
+    peers: bool  # whether --peers may add SB3 runs
+    stem: str  # file names: <stem>.json and <stem>.md
+    title: str  # heading of <stem>.md, then `intro`
+    intro: str
+    sections: Callable[[list, dict], list[str]]  # (cells, startup) -> markdown lines after the failing cells
+    criteria: dict  # written to <stem>.json: what the cells are judged against
+    shortfalls: dict  # known shortfalls: shown failing, not failing the exit code
+    target_word: str  # "threshold" or "target" in the status texts
+    target: Callable[[dict, dict], dict]  # (cell, all cells) -> its "target" (None: not gated) and related fields
+    passes: Callable[[dict], bool]  # the rule, given a target and no crashed seed
+    describe: Callable[[dict, str], str]  # (cell, per-seed evals) -> the middle of its failure line
+    columns: tuple[tuple[str, Callable[[dict], str]], ...]  # (header, cell -> text) per table column
+    plots: tuple[str, ...]  # curve_<env>_<x>.png per env for these x among "steps", "seconds", "evals"
+
+
+def fmt(x, spec: str = ".1f") -> str:
+    """A number as the tables and reports show it: "—" missing (a crash), "∞" never reached."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return "∞" if math.isinf(x) else format(x, spec)
+
+
+def named(d: dict) -> dict:
+    """{(algo, env): v} -> {"algo env": v} for JSON."""
+    return {f"{k[0]} {k[1]}": v for k, v in d.items()}
+
+
+def mujoco_target(c: dict, cells: dict) -> dict:
+    """MUJOCO_TARGETS, else for ppo_penalty PPO_PENALTY_RELATIVE × ppo_clip's mean on the same env (when a ppo_clip
+    seed finished there); and whether the median training seconds are within the seconds target (never gated)."""
+    time_ok = None if math.isnan(c["wall_s"]) else c["wall_s"] <= MUJOCO_SECONDS_TARGET
+    target = dict(target=MUJOCO_TARGETS.get((c["algo"], c["env"])), target_ref=None, target_factor=None)
+    clip = cells.get(("ppo_clip", c["env"]))
+    if c["algo"] == "ppo_penalty" and target["target"] is None and clip and not math.isnan(clip["eval_mean"]):
+        ref = clip["eval_mean"]
+        target.update(target=PPO_PENALTY_RELATIVE * ref, target_ref=ref, target_factor=PPO_PENALTY_RELATIVE)
+    return dict(target, seconds_target=MUJOCO_SECONDS_TARGET, time_ok=time_ok)
+
+
+def target_text(c: dict) -> str:
+    if c["target"] is None:
+        return "no target"
+    if c["target_ref"] is not None:
+        return f"≥ {c['target_factor']:g} × ppo_clip's {fmt(c['target_ref'])} = {fmt(c['target'])}"
+    return f"≥ {c['target']:g}"
+
+
+def training_seconds(c: dict) -> str:
+    """The median training seconds and how they compare with the seconds target (reported, never gated)."""
+    if c["time_ok"] is None:
+        return "—"
+    return f"{fmt(c['wall_s'])} ({'≤' if c['time_ok'] else '>'} {c['seconds_target']:g})"
+
+
+def startup_section(cells: list[dict], startup: dict) -> list[str]:
+    rows = [f"| {m} | {fmt(s, '.2f')} |" for m, s in startup.items()]
+    return ['## Start-up (`python -c "import MODULE"`, median of 3)', "", "| module | seconds |\n|---|---|", *rows, ""]
+
+
+def published_section(cells: list[dict], startup: dict) -> list[str]:
+    """The published anchors in the order of the results table, then what "final" and "best" mean in these runs."""
+    order = sorted(PUBLISHED, key=lambda k: (k[1], ALGOS.index(k[0]) if k[0] in ALGOS else 99, k[0]))
+    rows = [f"| {algo} | {env} | {PUBLISHED[(algo, env)]} |" for algo, env in order]
+    episodes = ", ".join(str(n) for n in sorted({n for c in cells for n in c["eval_episodes"]})) or "20"
+    every = ", ".join(str(n) for n in sorted({n for c in cells for n in c["eval_every"]})) or "eval_every"
+    definitions = (
+        f'"final" = deterministic evaluation ({episodes} episodes, from the runs\' args.eval_episodes) after the '
+        f'last update. "best" = the maximum over the evaluations every {every} steps during training and the '
+        'final one (a max over ~20 noisy evaluations is biased upwards, like Tianshou\'s "max" numbers). '
+        "CleanRL's numbers are final, Tianshou's max; Baselines / Spinning Up are read off their learning curves "
+        "(average training-episode return), not a deterministic evaluation."
+    )
+    head = ["## Published (1 M steps unless noted)", "", "| algo | env | published |\n|---|---|---|"]
+    return [*head, *rows, "", "## Definitions", "", definitions, ""]
+
+
+ALGO_ENV_SEEDS = (("algo", lambda c: c["algo"]), ("env", lambda c: c["env"]), ("seeds", lambda c: str(len(c["seeds"]))))
+SPS_COLUMN = ("median SPS", lambda c: fmt(c["sps"], ",.0f"))
+STATUS_COLUMN = ("status", lambda c: c["status"])
+
+CLASSIC = Suite(
+    name="classic",
+    algos=ALGOS,
+    envs=ENVS,
+    peers=True,
+    stem="results",
+    title="Benchmark results",
+    intro=f"Thresholds (deterministic eval mean over 20 episodes, every seed): {THRESHOLDS}. Eval return: mean ± std "
+    "and min over seeds of each run's eval mean; medians are over seeds. "
+    f"Time/steps to threshold: first episode where the mean of the last {WINDOW} training episodes reaches it "
+    "(∞: never). Ratio: our median seconds to threshold / the peer's (SB3 PPO for ppo_clip, sb3-contrib TRPO "
+    "for trpo). Definitions: docstring of benchmarks/run.py.",
+    sections=startup_section,
+    criteria=dict(thresholds=THRESHOLDS),
+    shortfalls=KNOWN_SHORTFALLS,
+    target_word="threshold",
+    target=lambda c, cells: dict(threshold=THRESHOLDS.get(c["env"]), target=THRESHOLDS.get(c["env"])),
+    passes=lambda c: all(e >= c["target"] for e in c["evals"]),
+    describe=lambda c, per_seed: f"eval {per_seed}; threshold {fmt(c['target'])}",
+    columns=(
+        *ALGO_ENV_SEEDS,
+        ("eval return mean ± std", lambda c: f"{fmt(c['eval_mean'])} ± {fmt(c['eval_std'])}"),
+        ("min", lambda c: fmt(c["eval_min"])),
+        ("median steps to thr.", lambda c: fmt(c["steps_to_threshold"], ",.0f")),
+        ("median s to thr.", lambda c: fmt(c["seconds_to_threshold"])),
+        SPS_COLUMN,
+        ("s-to-thr. ratio vs peer", lambda c: fmt(c["peer_time_ratio"], ".2f")),
+        STATUS_COLUMN,
+    ),
+    plots=("steps", "seconds"),
+)
+
+MUJOCO = Suite(
+    name="MuJoCo",
+    algos=MUJOCO_ALGOS,
+    envs=MUJOCO_ENVS,
+    peers=False,
+    stem="results_mujoco",
+    title="MuJoCo benchmark results",
+    intro="Pass: the mean over seeds of the final evaluations ≥ the target (MUJOCO_TARGETS; ppo_penalty: "
+    f"{PPO_PENALTY_RELATIVE:g} × ppo_clip's mean on the same env, no target without ppo_clip), no seed crashed. "
+    "Mean ± std over seeds; medians over seeds. Median training s: summary wall time without the evaluations, "
+    f"compared with {MUJOCO_SECONDS_TARGET:g} s (one 1 M-step run on one core; reported, never gated). "
+    "Median process s: the whole run (import, training, periodic and final evaluations). "
+    "Definitions: docstring of benchmarks/run.py.",
+    sections=published_section,
+    criteria=dict(
+        targets=dict(
+            absolute=named(MUJOCO_TARGETS),
+            ppo_penalty_relative_to_ppo_clip=PPO_PENALTY_RELATIVE,
+            seconds_target=MUJOCO_SECONDS_TARGET,
+            on="mean over seeds of summary['eval_mean_return']; the seconds target is never gated",
+        ),
+        published=named(PUBLISHED),
+    ),
+    shortfalls=MUJOCO_KNOWN_SHORTFALLS,
+    target_word="target",
+    target=mujoco_target,
+    passes=lambda c: c["eval_mean"] >= c["target"],
+    describe=lambda c, per_seed: f"mean {fmt(c['eval_mean'])} over seeds ({per_seed}); target {target_text(c)}",
+    columns=(
+        *ALGO_ENV_SEEDS,
+        ("final eval mean ± std", lambda c: f"{fmt(c['eval_mean'])} ± {fmt(c['eval_std'])}"),
+        ("per-seed final", lambda c: ", ".join(fmt(e) for e in c["evals"])),
+        ("best eval mean ± std", lambda c: f"{fmt(c['best_mean'])} ± {fmt(c['best_std'])}"),
+        ("target", target_text),
+        SPS_COLUMN,
+        ("median training s", training_seconds),
+        ("median process s", lambda c: fmt(c["process_s"])),
+        STATUS_COLUMN,
+    ),
+    plots=("steps", "seconds", "evals"),
+)
