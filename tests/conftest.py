@@ -11,9 +11,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# Every algorithm file at the top level. dppo runs here as one process (world size 1, no launcher);
-# tests/test_dppo.py adds what needs several ranks under torchrun.
-ALGOS = [a for a in ("vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo") if os.path.exists(os.path.join(ROOT, f"{a}.py"))]
+# Every algorithm file at the top level; a missing one fails test_shared_helpers rather than shrinking the list.
+# dppo runs here as one process (world size 1, no launcher); tests/test_dppo.py adds what needs torchrun.
+ALGOS = ["vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo"]
 
 
 def load(algo: str):
@@ -66,14 +66,18 @@ class MissingDependencyEnv(gym.Env):
 BOX3 = gym.spaces.Box(-1, 1, (3,), np.float32)
 TEST_ENVS = {
     "Test/DictObs-v0": dict(observation_space=gym.spaces.Dict({"x": BOX3}), action_space=gym.spaces.Discrete(2)),
-    "Test/ImageObs-v0": dict(observation_space=gym.spaces.Box(0, 255, (8, 8, 3), np.uint8),
-                             action_space=gym.spaces.Discrete(2)),
-    "Test/TupleAct-v0": dict(observation_space=BOX3,
-                             action_space=gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))),
+    "Test/ImageObs-v0": dict(
+        observation_space=gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), action_space=gym.spaces.Discrete(2)
+    ),
+    "Test/TupleAct-v0": dict(
+        observation_space=BOX3, action_space=gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
+    ),
     "Test/MultiDiscreteAct-v0": dict(observation_space=BOX3, action_space=gym.spaces.MultiDiscrete([2, 3])),
     "Test/DiscreteStart-v0": dict(observation_space=BOX3, action_space=gym.spaces.Discrete(3, start=-1)),
-    "Test/UnboundedBox-v0": dict(observation_space=gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
-                                 action_space=gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)),
+    "Test/UnboundedBox-v0": dict(
+        observation_space=gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+        action_space=gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
+    ),
     "Test/NanReward-v0": dict(observation_space=BOX3, action_space=gym.spaces.Discrete(2), nan_after=5),
 }
 for _id, _kwargs in TEST_ENVS.items():

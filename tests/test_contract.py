@@ -1,8 +1,10 @@
 """STYLE.md's contract, checked on every algorithm file: Args/parse_args/train, outputs, errors,
 checkpoints, determinism, wandb offline, Ctrl-C, and the copy-one-file promise."""
 
+import concurrent.futures
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,8 +18,14 @@ from conftest import ALGOS, ROOT, load, short_flags
 
 
 def cli(algo, *argv, cwd, env=None, timeout=300):
-    return subprocess.run([sys.executable, os.path.join(ROOT, f"{algo}.py"), *argv], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, f"{algo}.py"), *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def short_args(algo, *extra, env="CartPole-v1"):
@@ -50,14 +58,17 @@ def test_help_shows_the_values_for_the_env(algo, tmp_path):
     assert str(overrides["total_timesteps"]) in r.stdout
 
 
-def test_every_args_field_is_documented(algo):
+def test_help_shows_every_fields_comment(algo, tmp_path):
+    """Each Args field's inline comment is its --help text (tyro reads it from the source)."""
     import inspect
-    import re
 
-    m = load(algo)
-    src = inspect.getsource(m.Args)
-    for field in m.Args.__dataclass_fields__:
-        assert re.search(rf"^\s+{field}:.*\n\s+\"\"\"", src, re.M), f"Args.{field} has no docstring"
+    r = cli(algo, "--help", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    shown = " ".join(r.stdout.replace("│", " ").split())
+    comments = re.findall(r"^    \w+: [^#\n]*  # (.*)$", inspect.getsource(load(algo).Args), re.M)
+    assert len(comments) == len(load(algo).Args.__dataclass_fields__)
+    for comment in comments:
+        assert " ".join(comment.split()[:4]) in shown, comment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,15 +107,18 @@ def test_unusual_but_supported_spaces_run(algo, env, in_tmp):
     assert s["global_step"] == 256 and s["eval_mean_return"] == 20.0
 
 
-@pytest.mark.parametrize("env, message", [
-    ("Foo-v0", "cannot make env 'Foo-v0'"),
-    ("CartPole-v9", "cannot make env"),
-    ("Test/MissingDependency-v0", "pip install"),
-    ("Test/DictObs-v0", "unsupported observation space"),
-    ("Test/ImageObs-v0", "unsupported observation space"),
-    ("Test/TupleAct-v0", "unsupported action space"),
-    ("Test/MultiDiscreteAct-v0", "unsupported action space"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ("Foo-v0", "cannot make env 'Foo-v0'"),
+        ("CartPole-v9", "cannot make env"),
+        ("Test/MissingDependency-v0", "pip install"),
+        ("Test/DictObs-v0", "unsupported observation space"),
+        ("Test/ImageObs-v0", "unsupported observation space"),
+        ("Test/TupleAct-v0", "unsupported action space"),
+        ("Test/MultiDiscreteAct-v0", "unsupported action space"),
+    ],
+)
 def test_bad_env_is_a_value_error(algo, env, message, in_tmp):
     with pytest.raises(ValueError, match=message):
         load(algo).train(short_args(algo, env=env))
@@ -114,19 +128,28 @@ BAD_VALUES = [
     ("total_timesteps", 0, "total_timesteps"),
     ("num_envs", 0, "num_envs"),
     ("num_steps", -5, "num_steps"),
+    ("num_minibatches", 0, "num_minibatches"),
+    ("update_epochs", 0, "update_epochs"),
+    ("vf_epochs", 0, "vf_epochs"),
     ("gamma", 1.5, "gamma"),
     ("gamma", -0.1, "gamma"),
     ("gae_lambda", 2.0, "gae_lambda"),
     ("learning_rate", -1e-3, "learning_rate"),
+    ("learning_rate", 0, "learning_rate"),
     ("vf_learning_rate", -1e-3, "vf_learning_rate"),
     ("eval_episodes", 0, "eval_episodes"),
     ("eval_only", True, "--checkpoint"),
 ]
+BAD_CASES = [(a, *bad) for a in ALGOS for bad in BAD_VALUES if bad[0] in load(a).Args.__dataclass_fields__]
+
+
+def test_every_bad_value_applies_somewhere():
+    """A renamed field would silently drop its cases: each one must still be tried on some file."""
+    assert {bad[0] for bad in BAD_VALUES} == {case[1] for case in BAD_CASES}
 
 
 # every (file, field) pair where the file has that field (TRPO, say, has no policy learning rate)
-@pytest.mark.parametrize("algo, field, value, message", [
-    (a, *bad) for a in ALGOS for bad in BAD_VALUES if bad[0] in load(a).Args.__dataclass_fields__])
+@pytest.mark.parametrize("algo, field, value, message", BAD_CASES)
 def test_bad_hyper_parameters_are_value_errors(algo, field, value, message):
     m = load(algo)
     flag = "--" + field.replace("_", "-")
@@ -167,7 +190,7 @@ def test_checkpoint_round_trip_and_errors(algo, in_tmp):
     state = torch.load(path, weights_only=True)
     assert state["algo"] == algo and state["env"] == "Pendulum-v1"
     assert state["args"] == asdict(short_args(algo, "--save-model", env="Pendulum-v1"))
-    assert not [f for f in os.listdir(os.path.dirname(path)) if f.endswith(".tmp")]  # atomic: no leftovers
+    assert not [f for f in os.listdir(os.path.dirname(path)) if f.endswith(".tmp")]  # no leftovers
 
     ev = m.train(short_args(algo, "--checkpoint", path, "--eval-only", env="Pendulum-v1"))
     assert ev["eval_mean_return"] == s["eval_mean_return"]  # same weights, same eval seeds
@@ -188,6 +211,17 @@ def test_checkpoint_round_trip_and_errors(algo, in_tmp):
         m.train(short_args(algo, "--checkpoint", path, "--eval-only", "--hidden-sizes", "16", env="Pendulum-v1"))
 
 
+def test_checkpoints_are_written_atomically(algo, in_tmp, monkeypatch):
+    """torch.save writes a temporary file, which os.replace then moves over the checkpoint in one step."""
+    m, calls = load(algo), []
+    save, replace_ = torch.save, os.replace
+    monkeypatch.setattr(m.torch, "save", lambda obj, f: (calls.append(("save", str(f))), save(obj, f)))
+    monkeypatch.setattr(m.os, "replace", lambda a, b: (calls.append(("replace", str(a), str(b))), replace_(a, b)))
+    s = m.train(short_args(algo, "--save-model", env="CartPole-v1"))
+    (saved,) = [c[1] for c in calls if c[0] == "save"]
+    assert saved != s["checkpoint"] and ("replace", saved, s["checkpoint"]) in calls
+
+
 def test_runs_started_in_the_same_second_get_their_own_folders(algo, in_tmp, monkeypatch):
     m = load(algo)
     monkeypatch.setattr(m.time, "time", lambda: 1_800_000_000.5)
@@ -200,13 +234,33 @@ def test_runs_started_in_the_same_second_get_their_own_folders(algo, in_tmp, mon
 
 
 def test_ctrl_c_stops_cleanly_and_saves(algo, tmp_path):
-    p = subprocess.Popen([sys.executable, os.path.join(ROOT, f"{algo}.py"), "--env", "Pendulum-v1",
-                          "--total-timesteps", "10000000", "--save-model", "--eval-episodes", "2"],
-                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = p.stdout.readline()  # the first progress line: training is under way
-    assert first.startswith("step"), first + p.stderr.read()
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(ROOT, f"{algo}.py"),
+            "--env",
+            "Pendulum-v1",
+            "--total-timesteps",
+            "10000000",
+            "--save-model",
+            "--eval-episodes",
+            "2",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the first progress line (training is under way), read off a thread so a silent child cannot hang the test
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            first = pool.submit(p.stdout.readline).result(timeout=120)
+        assert first.startswith("step"), first
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+        p.wait()
     assert p.returncode == 0, err
     assert "interrupted" in out and "eval return" in out
     (ckpt,) = tmp_path.glob("runs/*/*.pt")
@@ -219,8 +273,9 @@ def test_ctrl_c_stops_cleanly_and_saves(algo, tmp_path):
 @pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
 def test_same_seed_same_result(algo, env, in_tmp):
     m = load(algo)
-    runs = [m.train(short_args(algo, "--save-model", "--total-timesteps", "1024", "--seed", "3", env=env))
-            for _ in range(2)]
+    runs = [
+        m.train(short_args(algo, "--save-model", "--total-timesteps", "1024", "--seed", "3", env=env)) for _ in range(2)
+    ]
     assert [c[::2] for c in runs[0]["curve"]] == [c[::2] for c in runs[1]["curve"]]
     assert runs[0]["curve"] and runs[0]["eval_returns"] == runs[1]["eval_returns"]
     w0, w1 = (torch.load(r["checkpoint"], weights_only=True) for r in runs)
@@ -244,14 +299,20 @@ def test_wandb_offline(algo, tmp_path):
 def test_copied_alone_into_an_empty_folder(algo, tmp_path):
     shutil.copy(os.path.join(ROOT, f"{algo}.py"), tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    r = subprocess.run([sys.executable, f"{algo}.py", "--env", "Pendulum-v1", *short_flags(algo)],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, f"{algo}.py", "--env", "Pendulum-v1", *short_flags(algo)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "eval return" in r.stdout
 
 
 # ---------------------------------------------------------------------------------------------
-# Watching the agent: videos and GIFs from training and from a checkpoint
+# Watching the agent: watch.py films any file's checkpoint
 # ---------------------------------------------------------------------------------------------
 def mp4_frames(path) -> int:
     from moviepy import VideoFileClip
@@ -267,24 +328,51 @@ def gif_frames(path) -> int:
         return im.n_frames
 
 
-def test_capture_video_and_gif_after_training_and_from_a_checkpoint(algo, in_tmp):
-    m = load(algo)
-    s = m.train(short_args(algo, "--save-model", "--capture-video", "--gif", "train.gif", env="Pendulum-v1"))
-    videos = sorted((in_tmp / s["run_dir"] / "videos").glob("*.mp4"))
-    assert len(videos) == 2  # the first 3 evaluation episodes; --eval-episodes 2 here
-    assert all(mp4_frames(v) > 0 for v in videos)
-    assert gif_frames(in_tmp / "train.gif") > 1
-
-    ev = m.train(short_args(algo, "--checkpoint", s["checkpoint"], "--eval-only", "--capture-video",
-                            "--gif", "eval.gif", env="Pendulum-v1"))
-    assert ev["eval_mean_return"] == s["eval_mean_return"]
-    assert mp4_frames(sorted((in_tmp / s["run_dir"] / "videos").glob("*.mp4"))[0]) >= 199  # a whole 200-step episode
-    assert gif_frames(in_tmp / "eval.gif") > 1
+def watch_cli(*argv, cwd, env=None):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "watch.py"), *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("package", ["moviepy", "pygame"])
-def test_video_without_its_packages_names_the_install_command(algo, package, in_tmp, monkeypatch):
+def test_watch_replays_the_evaluation_episodes_of_any_file(algo, in_tmp):
+    """watch.py plays episode k on the seed of the file's evaluation episode k: the same return."""
+    import watch
+
+    s = load(algo).train(short_args(algo, "--save-model", env="Pendulum-v1"))
+    (ret,) = watch.watch(watch.WatchArgs(s["checkpoint"], episodes=1, video=False, gif="w.gif"))
+    assert ret == pytest.approx(s["eval_returns"][0], rel=1e-6)  # one env at a time: float sums in another order
+    assert gif_frames(in_tmp / "w.gif") >= 90  # 200 steps, every second frame (PIL merges identical ones)
+    assert not (in_tmp / s["run_dir"] / "videos").exists()
+
+
+def test_watch_writes_an_mp4_per_episode(in_tmp):
+    s = load("ppo_clip").train(short_args("ppo_clip", "--save-model", env="Pendulum-v1"))
+    videos = in_tmp / s["run_dir"] / "videos"
+    assert not videos.exists()  # training films nothing: every MP4 below is watch.py's
+    r = watch_cli(s["checkpoint"], "--episodes", "2", cwd=in_tmp)
+    assert r.returncode == 0, r.stderr
+    mp4s = sorted(videos.glob("*.mp4"))
+    assert len(mp4s) == 2 and all(mp4_frames(v) >= 199 for v in mp4s)  # whole 200-step episodes
+
+
+@pytest.mark.parametrize("package, video", [("moviepy", True), ("pygame", False), ("PIL", False)])
+def test_watch_without_its_packages_names_the_install_command(package, video, in_tmp, monkeypatch):
+    import watch
+
+    s = load("ppo_clip").train(short_args("ppo_clip", "--save-model", env="CartPole-v1"))
     monkeypatch.setitem(sys.modules, package, None)  # `import package` now raises ImportError
     with pytest.raises(ValueError, match=rf"{package}.*pip install -r requirements-video.txt"):
-        load(algo).train(short_args(algo, "--capture-video"))
-    assert not list(in_tmp.glob("runs/*"))  # failed before training started
+        watch.watch(watch.WatchArgs(s["checkpoint"], video=video, gif="x.gif"))
+    assert not (in_tmp / "x.gif").exists() and not (in_tmp / s["run_dir"] / "videos").exists()
+
+
+def test_watch_errors_are_one_line(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    for argv in (["missing.pt"], ["junk.pt"], ["junk.pt", "--episodes", "0"]):
+        r = watch_cli(*argv, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (argv, r.stderr)

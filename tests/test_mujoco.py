@@ -27,20 +27,54 @@ def test_missing_mujoco_names_the_install_command(in_tmp, monkeypatch):
     m = load("ppo_clip")
     install = r"pip install -r requirements-mujoco.txt"
     with pytest.raises(ValueError, match=rf"cannot make env 'InvertedPendulum-v5'.*{install}"):
-        m.train(m.parse_args(["--env", "InvertedPendulum-v5", "--total-timesteps", "256", "--num-envs", "2",
-                              "--num-steps", "64"]))
+        m.train(
+            m.parse_args(
+                ["--env", "InvertedPendulum-v5", "--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64"]
+            )
+        )
 
 
 def run_cli(args: list[str], env: dict, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, os.path.join(ROOT, "ppo_clip.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "ppo_clip.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_gif_of_a_mujoco_env_on_a_headless_machine(tmp_path):
-    """No DISPLAY and no MUJOCO_GL: the files pick MuJoCo's EGL backend themselves."""
+    """No DISPLAY and no MUJOCO_GL: watch.py picks MuJoCo's EGL backend itself."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MUJOCO_GL")}
-    p = run_cli(["--env", "InvertedPendulum-v5", "--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64",
-                 "--eval-episodes", "1", "--gif", "ip.gif"], env, tmp_path)
+    p = run_cli(
+        [
+            "--env",
+            "InvertedPendulum-v5",
+            "--total-timesteps",
+            "256",
+            "--num-envs",
+            "2",
+            "--num-steps",
+            "64",
+            "--eval-episodes",
+            "1",
+            "--save-model",
+        ],
+        env,
+        tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    (ckpt,) = tmp_path.glob("runs/*/ppo_clip.pt")
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "watch.py"), str(ckpt), "--episodes", "1", "--no-video", "--gif", "ip.gif"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     from PIL import Image
 
@@ -49,8 +83,9 @@ def test_gif_of_a_mujoco_env_on_a_headless_machine(tmp_path):
 
 def test_a_simulator_that_cannot_start_is_one_line(tmp_path):
     env = dict(os.environ, MUJOCO_GL="no-such-backend")
-    p = run_cli(["--env", "Hopper-v5", "--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64"], env,
-                tmp_path)
+    p = run_cli(
+        ["--env", "Hopper-v5", "--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64"], env, tmp_path
+    )
     assert p.returncode == 2
     assert p.stderr.startswith("error: cannot make env 'Hopper-v5' with MUJOCO_GL=no-such-backend")
     assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
@@ -70,8 +105,10 @@ def hopper_pixels(env, x: float) -> int:
 def test_videos_of_a_walker_follow_it(monkeypatch):
     if not os.environ.get("DISPLAY"):
         monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
+    import watch
+
     m = load("ppo_clip")
-    tracked = m.make_render_env("Hopper-v5")
+    tracked = watch.make_render_env(m, "Hopper-v5")
     tracked.reset(seed=0)
     home = hopper_pixels(tracked, 0.0)
     assert home > 500 and hopper_pixels(tracked, 8.0) > 0.5 * home
@@ -80,4 +117,4 @@ def test_videos_of_a_walker_follow_it(monkeypatch):
     fixed.reset(seed=0)
     assert hopper_pixels(fixed, 0.0) > 500 and hopper_pixels(fixed, 8.0) < 50
     fixed.close()
-    assert m.make_render_env("InvertedPendulum-v5").render_mode == "rgb_array"  # no "track" camera: unchanged
+    assert watch.make_render_env(m, "InvertedPendulum-v5").render_mode == "rgb_array"  # no "track" camera

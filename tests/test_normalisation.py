@@ -19,14 +19,18 @@ def scaled_pendulum(scale: float) -> gym.Env:
 
 for _scale in (1.0, 1000.0):
     if f"Test/PendulumX{_scale:g}-v0" not in gym.registry:
-        gym.register(id=f"Test/PendulumX{_scale:g}-v0", entry_point=scaled_pendulum, kwargs={"scale": _scale},
-                     max_episode_steps=200)
+        gym.register(
+            id=f"Test/PendulumX{_scale:g}-v0",
+            entry_point=scaled_pendulum,
+            kwargs={"scale": _scale},
+            max_episode_steps=200,
+        )
 
 
 @pytest.mark.parametrize("algo", SCALED)
 def test_reward_scale_divides_by_the_std_of_every_return_seen(algo):
     m = load(algo)
-    rs = m.RewardScale(enabled=True)
+    rs = m.RewardScale(True, 0.99, 1)
     rng = np.random.default_rng(0)
     batches = [rng.normal(3.0, 5.0, size=(n, 1)) for n in (64, 7, 300)]
     for b in batches:
@@ -34,7 +38,18 @@ def test_reward_scale_divides_by_the_std_of_every_return_seen(algo):
     std = np.concatenate(batches).std()
     r = torch.tensor([[1.0, -2.0], [0.5, 4.0]])
     torch.testing.assert_close(rs(r), r / std, rtol=1e-5, atol=0)
-    assert torch.equal(m.RewardScale(enabled=False)(r), r)
+    assert torch.equal(m.RewardScale(False, 0.99, 1)(r), r)
+
+
+@pytest.mark.parametrize("algo", SCALED)
+def test_reward_scale_tracks_each_envs_discounted_return(algo):
+    """G ← γ·G + r per env, returned before it restarts at an episode's end."""
+    rs = load(algo).RewardScale(True, 0.5, 2)
+    got = [
+        rs.track(np.array(r), np.array(d))
+        for r, d in [([1.0, 2.0], [False, True]), ([1.0, 4.0], [True, False]), ([8.0, 2.0], [False, False])]
+    ]
+    np.testing.assert_array_equal(got, [[1.0, 2.0], [1.5, 4.0], [8.0, 4.0]])
 
 
 @pytest.mark.parametrize("algo", SCALED)
@@ -43,8 +58,21 @@ def test_training_tracks_each_episodes_discounted_return(algo, in_tmp):
     has G = (1 − γ^k) / (1 − γ): the saved statistics must be those of exactly these values, reset per episode."""
     m = load(algo)
     gamma, steps = 0.9, 256  # 2 envs × 64 steps × 2 iterations
-    s = m.train(m.parse_args(["--env", "Test/UnboundedBox-v0", *short_flags(algo), "--total-timesteps", str(steps),
-                              "--gamma", str(gamma), "--norm-reward", "--save-model"]))
+    s = m.train(
+        m.parse_args(
+            [
+                "--env",
+                "Test/UnboundedBox-v0",
+                *short_flags(algo),
+                "--total-timesteps",
+                str(steps),
+                "--gamma",
+                str(gamma),
+                "--norm-reward",
+                "--save-model",
+            ]
+        )
+    )
     per_env = steps // 2
     k = np.arange(per_env) % 20 + 1
     g = np.tile((1 - gamma**k) / (1 - gamma), 2)
@@ -65,9 +93,14 @@ def test_normalisation_statistics_travel_in_the_checkpoint_to_evaluation(algo, i
     ev = m.train(m.parse_args([*flags, "--checkpoint", s["checkpoint"], "--eval-only"]))
     assert ev["eval_mean_return"] == s["eval_mean_return"]
     # the same weights without the saved observation statistics act differently
-    stripped = dict(state, obs_norm={"mean": torch.zeros(3, dtype=torch.float64),
-                                     "var": torch.ones(3, dtype=torch.float64),
-                                     "count": torch.tensor(1e-4, dtype=torch.float64)})
+    stripped = dict(
+        state,
+        obs_norm={
+            "mean": torch.zeros(3, dtype=torch.float64),
+            "var": torch.ones(3, dtype=torch.float64),
+            "count": torch.tensor(1e-4, dtype=torch.float64),
+        },
+    )
     torch.save(stripped, in_tmp / "stripped.pt")
     ev2 = m.train(m.parse_args([*flags, "--checkpoint", str(in_tmp / "stripped.pt"), "--eval-only"]))
     assert ev2["eval_mean_return"] != s["eval_mean_return"]

@@ -41,10 +41,12 @@ def test_gae_matches_the_definition_with_mid_rollout_ends(gamma, lam):
     truncated[5, 0] = truncated[2, 2] = truncated[7, 2] = True
     ends = terminated | truncated
     next_values[ends] = rng.normal(size=ends.sum())  # ... except at an end: V(final obs)
-    want = gae_by_definition(rewards.tolist(), values.tolist(), next_values.tolist(), terminated.tolist(),
-                             truncated.tolist(), gamma, lam)
-    f = lambda x: torch.as_tensor(x, dtype=torch.float64)
-    adv, ret = m.compute_gae(f(rewards), f(values), f(next_values), f(terminated), f(ends), gamma, lam)
+    want = gae_by_definition(
+        rewards.tolist(), values.tolist(), next_values.tolist(), terminated.tolist(), truncated.tolist(), gamma, lam
+    )
+    adv, ret = m.compute_gae(
+        *(torch.as_tensor(x, dtype=torch.float64) for x in (rewards, values, next_values, terminated, ends)), gamma, lam
+    )
     np.testing.assert_allclose(adv.numpy(), np.array(want), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ret.numpy(), np.array(want) + values, rtol=1e-12, atol=1e-12)
 
@@ -59,14 +61,17 @@ def test_gae_truncation_bootstraps_and_termination_does_not():
     assert adv_term.item() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("ratio, adv, want", [
-    (1.0, 2.0, 2.0),     # on-policy: plain r·Â
-    (1.5, 2.0, 2.4),     # Â > 0, r > 1+ε: clipped at (1+ε)·Â
-    (0.5, 2.0, 1.0),     # Â > 0, r < 1−ε: min picks the unclipped r·Â (no clip from below)
-    (0.5, -2.0, -1.6),   # Â < 0, r < 1−ε: clipped at (1−ε)·Â
-    (1.5, -2.0, -3.0),   # Â < 0, r > 1+ε: min picks the unclipped r·Â
-    (1.1, -1.0, -1.1),   # inside the trust region: unclipped
-])
+@pytest.mark.parametrize(
+    "ratio, adv, want",
+    [
+        (1.0, 2.0, 2.0),  # on-policy: plain r·Â
+        (1.5, 2.0, 2.4),  # Â > 0, r > 1+ε: clipped at (1+ε)·Â
+        (0.5, 2.0, 1.0),  # Â > 0, r < 1−ε: min picks the unclipped r·Â (no clip from below)
+        (0.5, -2.0, -1.6),  # Â < 0, r < 1−ε: clipped at (1−ε)·Â
+        (1.5, -2.0, -3.0),  # Â < 0, r > 1+ε: min picks the unclipped r·Â
+        (1.1, -1.0, -1.1),  # inside the trust region: unclipped
+    ],
+)
 def test_clipped_surrogate_on_hand_picked_values(ratio, adv, want):
     logp_old = torch.tensor([-1.3])
     logp_new = logp_old + math.log(ratio)
@@ -157,8 +162,22 @@ def read_csv(run_dir):
 
 
 def test_kl_early_stop_and_lr_annealing_show_in_the_log(in_tmp):
-    flags = ["--env", "CartPole-v1", "--total-timesteps", "1024", "--num-envs", "2", "--num-steps", "128",
-             "--num-minibatches", "4", "--update-epochs", "3", "--eval-episodes", "1"]
+    flags = [
+        "--env",
+        "CartPole-v1",
+        "--total-timesteps",
+        "1024",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "128",
+        "--num-minibatches",
+        "4",
+        "--update-epochs",
+        "3",
+        "--eval-episodes",
+        "1",
+    ]
     full = read_csv(m.train(m.parse_args(flags))["run_dir"])
     assert [int(r["epochs_done"]) for r in full] == [3, 3, 3, 3]
     lrs = [float(r["learning_rate"]) for r in full]

@@ -1,45 +1,158 @@
-"""Single-file code repeats helpers on purpose. The copies meant to be identical must stay identical
-across algorithm files, so a fix in one is a fix in all: this test compares their source text."""
+"""Single-file code repeats text on purpose. The copies meant to be identical must stay identical, so a fix in one
+file is a fix in all: the plumbing region below the banner (as a whole), the shared definitions above it
+(decorators included), the β rule and the shared Args fields. These tests compare source text."""
 
 import ast
 import os
+import re
 
 import pytest
 
-from conftest import ROOT
+from conftest import ALGOS, ROOT
 
-FILES = [f for f in ("vpg.py", "trpo.py", "ppo_penalty.py", "ppo_clip.py", "dppo.py")
-         if os.path.exists(os.path.join(ROOT, f))]
+SINGLE = ["vpg", "trpo", "ppo_penalty", "ppo_clip"]  # one process each; dppo adds a section of its own
+BANNER = "# =============================================================================================\n# Plumbing"
+DPPO_OWN = "# ---- dppo's own plumbing"
+MAIN = 'if __name__ == "__main__":'
+# Defined above the banner by every algorithm file, character for character the same.
+SHARED = [
+    "mlp",
+    "Policy",
+    "Value",
+    "ObsNorm",
+    "log_prob",
+    "entropy",
+    "sample",
+    "mode",
+    "compute_gae",
+    "explained_variance",
+    "collect_rollout",
+]
+# Defined only by the files that need them, identical wherever they are.
+SHARED_WHERE_PRESENT = ["RewardScale", "kl_divergence", "update_beta"]
 
-# Every algorithm file defines these, character for character the same.
-SHARED = ["parse_args", "make_env", "make_envs", "check_spaces", "to_env_action", "mlp", "Policy", "Value",
-          "ObsNorm", "log_prob", "entropy", "sample", "mode", "compute_gae", "explained_variance",
-          "save_checkpoint", "load_checkpoint", "make_run_dir", "CsvLog", "start_wandb", "check_video_packages",
-          "make_render_env", "evaluate", "save_gif"]
-# Defined only by the files that need it, identical wherever it is.
-SHARED_WHERE_PRESENT = ["kl_divergence", "RewardScale"]
+
+def source(algo: str) -> str:
+    with open(os.path.join(ROOT, f"{algo}.py")) as f:
+        return f.read()
 
 
-def definitions(path: str) -> dict[str, str]:
-    source = open(path).read()
-    return {node.name: ast.get_source_segment(source, node) for node in ast.parse(source).body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+def definitions(text: str) -> dict[str, str]:
+    """Top-level functions and classes by name, as source text from their first decorator to their last line."""
+    lines = text.splitlines()
+    found = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            found[node.name] = "\n".join(lines[first - 1 : node.end_lineno])
+    return found
+
+
+def region(text: str) -> str:
+    """From the banner to the end of the file."""
+    assert text.count(BANNER) == 1, "exactly one plumbing banner"
+    return text[text.index(BANNER) :]
+
+
+def test_every_algorithm_file_is_here():
+    assert ALGOS == ["vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo"]
+
+
+def test_the_plumbing_region_is_one_text_in_every_single_process_file():
+    reference = region(source("ppo_clip"))
+    for algo in SINGLE:
+        assert region(source(algo)) == reference, f"{algo}.py's plumbing differs from ppo_clip.py's"
+
+
+def test_dppo_keeps_the_region_and_declares_its_own_section():
+    dppo = region(source("dppo"))
+    assert dppo.count(DPPO_OWN) == 1, "dppo.py declares its own plumbing section once"
+    shared = region(source("ppo_clip"))
+    assert dppo[: dppo.index(DPPO_OWN)] == shared[: shared.index(MAIN)]
+
+
+def test_nothing_above_the_banner_is_plumbing():
+    """A reader who stops at the banner has read the algorithm: the run folder, checkpoints, wandb and argument
+    parsing are defined below it."""
+    for algo in ALGOS:
+        above = source(algo).split(BANNER)[0]
+        for name in (
+            "def parse_args",
+            "def check_args",
+            "def save_checkpoint",
+            "def load_checkpoint",
+            "class Run",
+            "import wandb",
+            "def make_envs",
+        ):
+            assert name not in above, f"{algo}.py defines {name!r} above the banner"
 
 
 @pytest.mark.parametrize("name", SHARED + SHARED_WHERE_PRESENT)
-def test_shared_helper_copies_are_identical(name):
-    copies = {f: d[name] for f in FILES if name in (d := definitions(os.path.join(ROOT, f)))}
+def test_shared_definitions_are_identical(name):
+    copies = {a: d[name] for a in ALGOS if name in (d := definitions(source(a)))}
     if name in SHARED:
-        assert set(copies) == set(FILES), f"{name} missing from {sorted(set(FILES) - set(copies))}"
+        assert set(copies) == set(ALGOS), f"{name} missing from {sorted(set(ALGOS) - set(copies))}"
+    else:
+        assert len(copies) >= 2, f"{name} is shared by at least two files"
     reference_file, reference = next(iter(copies.items()))
-    for f, src in copies.items():
-        assert src == reference, f"{name} in {f} differs from the copy in {reference_file}"
+    for algo, text in copies.items():
+        assert text == reference, f"{name} in {algo}.py differs from the copy in {reference_file}.py"
 
 
-def test_the_drift_check_would_notice_a_change(tmp_path):
-    """The comparison is on exact text: a one-character edit is a difference."""
-    path = os.path.join(ROOT, "ppo_clip.py")
-    original = definitions(path)["compute_gae"]
-    edited = tmp_path / "edited.py"
-    edited.write_text(open(path).read().replace("gamma * lam", "gamma*lam"))
-    assert definitions(str(edited))["compute_gae"] != original
+def test_the_beta_bounds_are_one_line_in_both_penalty_files():
+    lines = [[ln for ln in source(a).splitlines() if ln.startswith("BETA_MIN")] for a in ("ppo_penalty", "dppo")]
+    assert len(lines[0]) == 1 and lines[0] == lines[1]
+
+
+def args_lines(algo: str) -> dict[str, str]:
+    """Each Args field's line (declaration and help), by field name."""
+    text = definitions(source(algo))["Args"]
+    return {m.group(1): m.group(0) for m in re.finditer(r"^    (\w+): .*$", text, re.M)}
+
+
+# Fields whose default or meaning differs by file, with the reason; every other field shared by several files has
+# one line everywhere.
+FIELDS_THAT_DIFFER = {
+    "total_timesteps",
+    "num_steps",
+    "num_envs",
+    "learning_rate",
+    "update_epochs",
+    "num_minibatches",
+    "gae_lambda",
+    "max_grad_norm",
+    "vf_coef",
+    "ent_coef",
+    "kl_early_stop",
+}
+
+
+def test_shared_args_fields_are_identical():
+    per_file = {a: args_lines(a) for a in ALGOS}
+    names = {n for lines in per_file.values() for n in lines}
+    compared = 0
+    for name in sorted(names - FIELDS_THAT_DIFFER):
+        copies = {a: lines[name] for a, lines in per_file.items() if name in lines}
+        if len(copies) > 1:
+            compared += 1
+            assert len(set(copies.values())) == 1, f"Args.{name} differs: {copies}"
+    assert compared >= 15  # env, seed, gamma, norm_obs, eval_*, track, wandb_*, save_model, checkpoint …
+
+
+def test_every_args_field_is_documented():
+    """tyro shows an inline comment (or a docstring under the field) as the flag's help."""
+    for algo in ALGOS:
+        text = definitions(source(algo))["Args"]
+        for name, line in args_lines(algo).items():
+            documented = re.search(r"  # \S", line) or re.search(rf"^    {name}: .*\n    \"\"\"", text, re.M)
+            assert documented, f"{algo}.Args.{name} has no help text"
+
+
+def test_the_drift_checks_would_notice_a_change():
+    """The comparisons are on exact text: a one-character edit or a dropped decorator is a difference."""
+    text = source("ppo_clip")
+    assert definitions(text.replace("gamma * lam", "gamma*lam"))["compute_gae"] != definitions(text)["compute_gae"]
+    dropped = text.replace("@torch.no_grad()\ndef collect_rollout", "def collect_rollout")
+    assert dropped != text and definitions(dropped)["collect_rollout"] != definitions(text)["collect_rollout"]
+    assert region(text.replace("exit(2)", "exit(3)")) != region(text)
