@@ -1,7 +1,9 @@
 """trpo.py's maths against independent computations: conjugate gradient against a direct solve, the
-Fisher-vector product against an explicit Hessian of the mean KL, the analytic KL against
-torch.distributions, and real TRPO steps on batches collected from CartPole and Pendulum."""
+Fisher-vector product against an explicit Hessian of the mean KL, the natural step against an explicit solve of
+(∇²KL̄ + ηI)s = g, the analytic KL against torch.distributions, and real TRPO steps on batches collected from
+CartPole and Pendulum."""
 
+import math
 from dataclasses import replace
 
 import gymnasium as gym
@@ -36,6 +38,29 @@ def tiny_policy(space, seed=0):
 SPACES = {"categorical": gym.spaces.Discrete(4), "gaussian": gym.spaces.Box(-1, 1, (2,))}
 
 
+def flat_params(policy):
+    return torch.cat([p.detach().reshape(-1) for p in policy.parameters()]).clone()
+
+
+def mean_kl_hessian(policy, obs):
+    """θ_old (flat), π_old's parameters on `obs`, and the explicit Hessian ∇²_θ KL̄ at θ_old, where
+    KL̄(θ) = mean KL(π_old‖π_θ) over `obs` is computed by torch.distributions (not trpo.py's kl_divergence)."""
+    names = [n for n, _ in policy.named_parameters()]
+    shapes = [p.shape for p in policy.parameters()]
+    theta_old = flat_params(policy)
+    with torch.no_grad():
+        old = policy(obs)
+
+    def mean_kl(theta):  # KL̄(θ) with θ flat
+        chunks = theta.split([s.numel() for s in shapes])
+        params = {n: c.view(s) for n, c, s in zip(names, chunks, shapes, strict=True)}
+        return D.kl_divergence(dist(old), dist(functional_call(policy, params, (obs,)))).mean()
+
+    H = torch.autograd.functional.hessian(mean_kl, theta_old)
+    assert H.shape == (theta_old.numel(), theta_old.numel())
+    return theta_old, old, H
+
+
 # ---------------------------------------------------------------------------------------------
 # Conjugate gradient
 # ---------------------------------------------------------------------------------------------
@@ -54,7 +79,11 @@ def test_conjugate_gradient_stops_at_the_tolerance_and_the_iteration_limit():
     A = torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64))
     b = torch.ones(4, dtype=torch.float64)
     calls = []
-    avp = lambda v: calls.append(1) or A @ v
+
+    def avp(v):
+        calls.append(1)
+        return A @ v
+
     x = m.conjugate_gradient(avp, b, iters=100, tol=1e-20)
     assert len(calls) <= 5  # 4 distinct eigenvalues: exact after 4 steps, then the residual is ~0
     torch.testing.assert_close(x, b / torch.diagonal(A))
@@ -72,12 +101,14 @@ def test_conjugate_gradient_stops_at_the_tolerance_and_the_iteration_limit():
 def test_kl_divergence_matches_torch_distributions():
     g = torch.Generator().manual_seed(1)
     p, q = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
-    torch.testing.assert_close(m.kl_divergence((p, None), (q, None)),
-                               D.kl_divergence(D.Categorical(logits=p), D.Categorical(logits=q)))
+    torch.testing.assert_close(
+        m.kl_divergence((p, None), (q, None)), D.kl_divergence(D.Categorical(logits=p), D.Categorical(logits=q))
+    )
     mu_p, mu_q = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
     ls_p, ls_q = 0.5 * torch.randn(6, 3, generator=g), 0.5 * torch.randn(6, 3, generator=g)
-    torch.testing.assert_close(m.kl_divergence((mu_p, ls_p), (mu_q, ls_q)),
-                               D.kl_divergence(dist((mu_p, ls_p)), dist((mu_q, ls_q))))
+    torch.testing.assert_close(
+        m.kl_divergence((mu_p, ls_p), (mu_q, ls_q)), D.kl_divergence(dist((mu_p, ls_p)), dist((mu_q, ls_q)))
+    )
     assert torch.allclose(m.kl_divergence((mu_p, ls_p), (mu_p, ls_p)), torch.zeros(6))
 
 
@@ -86,19 +117,7 @@ def test_kl_divergence_matches_torch_distributions():
 def test_fisher_vector_product_matches_the_explicit_hessian_of_the_mean_kl(kind, damping):
     policy = tiny_policy(SPACES[kind])
     obs = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    names = [n for n, _ in policy.named_parameters()]
-    shapes = [p.shape for p in policy.parameters()]
-    theta_old = torch.cat([p.detach().reshape(-1) for p in policy.parameters()])
-    with torch.no_grad():
-        old = policy(obs)
-
-    def mean_kl(theta):  # KL̄(θ) with θ flat, computed by torch.distributions
-        chunks = theta.split([s.numel() for s in shapes])
-        params = {n: c.view(s) for n, c, s in zip(names, chunks, shapes)}
-        return D.kl_divergence(dist(old), dist(functional_call(policy, params, (obs,)))).mean()
-
-    H = torch.autograd.functional.hessian(mean_kl, theta_old)
-    assert H.shape == (theta_old.numel(), theta_old.numel())
+    theta_old, old, H = mean_kl_hessian(policy, obs)
     fvp = m.fisher_vector_product(policy, obs, old, damping)
     g = torch.Generator().manual_seed(3)
     for _ in range(3):
@@ -106,6 +125,32 @@ def test_fisher_vector_product_matches_the_explicit_hessian_of_the_mean_kl(kind,
         torch.testing.assert_close(fvp(v), H @ v + damping * v, rtol=1e-9, atol=1e-10)
     # the Fisher matrix is positive semi-definite: the KL has its minimum at θ_old
     assert torch.linalg.eigvalsh((H + H.T) / 2).min() > -1e-10
+
+
+@pytest.mark.parametrize("kind", SPACES)
+def test_trpo_step_is_the_explicit_solve_of_the_damped_fisher_system(kind):
+    """The full step trpo_step takes is β·s with s the direct solution of (∇²KL̄ + ηI)s = g (explicit Hessian,
+    torch.linalg.solve) and β = √(2δ / sᵀ(∇²KL̄ + ηI)s): the natural gradient, not the plain gradient g."""
+    policy = tiny_policy(SPACES[kind])
+    gen = torch.Generator().manual_seed(5)
+    obs = torch.randn(32, 3, dtype=torch.float64, generator=gen)
+    theta_old, old, H = mean_kl_hessian(policy, obs)
+    with torch.no_grad():
+        act = dist(old).sample()
+        logp_old = dist(old).log_prob(act)
+    # large advantages make g large, so CG's absolute stopping tolerance is negligible; the step does not scale with g
+    adv = 1e3 * torch.randn(32, dtype=torch.float64, generator=gen)
+    ratio = torch.exp(dist(policy(obs)).log_prob(act) - logp_old)
+    g = torch.cat([x.reshape(-1) for x in torch.autograd.grad((ratio * adv).mean(), list(policy.parameters()))])
+    delta, eta, n = 1e-4, 0.1, theta_old.numel()
+    A = H + eta * torch.eye(n, dtype=torch.float64)
+    s = torch.linalg.solve(A, g)
+    want = math.sqrt(2 * delta / (s @ A @ s).item()) * s
+    assert torch.nn.functional.cosine_similarity(s, g, dim=0) < 0.9  # the solve turns the direction
+    args = m.Args(max_kl=delta, cg_damping=eta, cg_iters=n, backtrack_iters=1, accept_ratio=0.0)
+    stats = m.trpo_step(policy, obs, act, logp_old, adv, args)
+    assert stats["accepted"] and stats["step_fraction"] == 1.0, stats
+    torch.testing.assert_close(flat_params(policy) - theta_old, want, rtol=1e-5, atol=1e-8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,17 +181,13 @@ def collect(env_id: str, num_envs=4, num_steps=128, seed=0):
             done_l.append(torch.as_tensor(term | trunc, dtype=torch.float32))
             obs = nxt
         o, nx = torch.stack(obs_l), torch.stack(next_l).float()
-        adv, _ = m.compute_gae(torch.stack(rew_l), value(o), value(nx), torch.stack(term_l), torch.stack(done_l),
-                               args.gamma, args.gae_lambda)
+        rew, term, done = torch.stack(rew_l), torch.stack(term_l), torch.stack(done_l)
+        adv, _ = m.compute_gae(rew, value(o), value(nx), term, done, args.gamma, args.gae_lambda)
     envs.close()
     adv = adv.reshape(-1)
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     act = torch.stack(act_l)
     return args, policy, o.reshape(-1, obs_dim), act.reshape(-1, *act.shape[2:]), torch.stack(logp_l).reshape(-1), adv
-
-
-def flat_params(policy):
-    return torch.cat([p.detach().reshape(-1) for p in policy.parameters()]).clone()
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
@@ -210,8 +251,9 @@ def test_line_search_rejects_a_step_that_cannot_improve_and_keeps_the_old_parame
     assert torch.equal(flat_params(policy), theta_old)  # bit for bit
 
     huge = 1e3 * g / g.norm()  # uphill but far outside the trust region at every backtrack
-    stats = m.line_search(policy, obs, act, logp_old, adv, old, huge, (g @ huge).item(),
-                          replace(args, backtrack_iters=3))
+    stats = m.line_search(
+        policy, obs, act, logp_old, adv, old, huge, (g @ huge).item(), replace(args, backtrack_iters=3)
+    )
     assert not stats["accepted"]
     assert torch.equal(flat_params(policy), theta_old)
 
@@ -246,8 +288,9 @@ def test_trpo_step_with_zero_advantages_takes_no_step():
 
 
 def test_summary_reports_line_search_statistics(in_tmp):
-    args = m.parse_args(["--env", "CartPole-v1", "--total-timesteps", "1024", "--num-envs", "2", "--num-steps", "128",
-                         "--eval-episodes", "2"])
+    args = m.parse_args(
+        "--env CartPole-v1 --total-timesteps 1024 --num-envs 2 --num-steps 128 --eval-episodes 2".split()
+    )
     s = m.train(args)
     assert s["iterations"] == 4
     assert sum(s["line_search_steps_hist"]) + round(s["rejected_fraction"] * 4) == 4
