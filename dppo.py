@@ -2,32 +2,35 @@
 
 W workers (ranks) start from rank 0's parameters. Each iteration every rank collects its own
 `num_envs * num_steps` transitions with π_old, computes GAE(λ) on them, and runs `update_epochs`
-passes of minibatch steps on the PPO loss, by default with the adaptive KL penalty
+passes of minibatch gradient descent on the PPO loss, by default with the adaptive KL penalty
 
-    L(θ) = E_t[ r_t(θ)·Â_t − β·KL(π_old(·|s_t) ‖ π_θ(·|s_t)) ]  −  c_v·E_t[(V(s_t) − R̂_t)²]  +  c_H·E_t[H(π_θ(·|s_t))]
+    −E_t[ r_t(θ)·Â_t − β·KL(π_old(·|s_t) ‖ π_θ(·|s_t)) ]  +  c_v·½·E_t[(V(s_t) − R̂_t)²]  −  c_H·E_t[H(π_θ(·|s_t))]
 
-(`--objective clip`: E_t[min(r_t·Â_t, clip(r_t, 1−ε, 1+ε)·Â_t)] instead of the penalised term), r_t(θ) =
-π_θ(a_t|s_t) / π_old(a_t|s_t). Before every optimiser step the gradients of all ranks are averaged by ONE
-all-reduce of a flat buffer, so every rank takes the same Adam step on the same parameters: the update is the
-one a single process would make on the union of the ranks' minibatches. What must be global is global: Â_t is
-normalised with the mean and std of every rank's batch, observation statistics merge every rank's observations,
-the mean KL d that drives β (d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β) and a KL early stop are all-reduced,
-and an agreed Ctrl-C stops every rank after the same iteration. `num_envs` is per rank; `total_timesteps`
-counts every rank's steps. Paper: Heess et al., 2017, "Emergence of Locomotion Behaviours in Rich
-Environments", arXiv:1707.02286 (DPPO); the PPO objectives: Schulman et al., 2017, arXiv:1707.06347.
+(`--objective clip`: −E_t[min(r_t·Â_t, clip(r_t, 1−ε, 1+ε)·Â_t)] instead of the penalised term), r_t(θ) =
+π_θ(a_t|s_t) / π_old(a_t|s_t), R̂_t = Â_t + V_old(s_t). Before every optimiser step the gradients of all ranks are
+averaged by ONE all-reduce of a flat buffer, so every rank takes the same Adam step on the same parameters: the
+update is the one a single process would make on the union of the ranks' minibatches. What must be global is
+global: Â_t is normalised with the mean and std of every rank's batch, observation statistics merge every rank's
+observations, the mean KL d that drives β (d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β) and a KL early stop are
+all-reduced, and an agreed Ctrl-C stops every rank after the same iteration. `num_envs` is per rank;
+`total_timesteps` counts every rank's steps; rank r seeds python, numpy and torch with seed + r and its env i with
+seed + r·num_envs + i. Paper: Heess et al., 2017, "Emergence of Locomotion Behaviours in Rich Environments",
+arXiv:1707.02286 (DPPO); the PPO objectives: Schulman et al., 2017, arXiv:1707.06347.
 
     python dppo.py --env Pendulum-v1                                        # one process, no launcher
     torchrun --standalone --nproc-per-node 2 dppo.py --env Pendulum-v1      # 2 ranks on this machine
     torchrun --nnodes 2 --node-rank 0 --nproc-per-node 2 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \\
         --rdzv-id myjob dppo.py --env Pendulum-v1    # 2 machines × 2 ranks: the same on the other with --node-rank 1
     python dppo.py --help                                                   # every flag, with the values for --env
-Only rank 0 prints, logs (CSV, --track), saves checkpoints and writes --summary-json PATH (the summary as JSON).
-The CSV's time_rollout, time_update and time_allreduce split an iteration as rank 0 saw it (time_allreduce
-includes waiting for the slowest rank). A bad input stops every rank with one `error: rank R: …` line and exit
-code 2 (torchrun then adds its own failure report); Ctrl-C under torchrun stops all ranks after the same
-iteration, rank 0 evaluates and saves (torchrun itself still reports the signal).
+
+Only rank 0 prints, logs (CSV, --track), evaluates, saves checkpoints (β too) and writes --summary-json PATH (the
+summary as JSON). The CSV's time_rollout, time_update and time_allreduce split an iteration as rank 0 saw it
+(time_allreduce includes waiting for the slowest rank). A bad input stops every rank with one `error: rank R: …`
+line and exit code 2 (torchrun then adds its own failure report); Ctrl-C under torchrun stops all ranks after the
+same iteration, rank 0 evaluates and saves (torchrun itself still reports the signal).
 """
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -35,13 +38,11 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import threading
 import time
-import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import timedelta
-from typing import Literal, Optional
+from typing import Literal, get_args, get_origin
 
 import gymnasium as gym
 import numpy as np
@@ -54,193 +55,57 @@ ALGO = "dppo"
 # β is kept in [BETA_MIN, BETA_MAX]: beyond these the penalty is either negligible next to a normalised
 # advantage or already freezes π_θ at π_old, and going further would only slow the way back.
 BETA_MIN, BETA_MAX = 1e-3, 1e2
-COLLECTIVE_TIMEOUT = timedelta(minutes=10)  # a rank stuck this long in a collective raises instead of hanging
 
 
 @dataclass
 class Args:
-    env: str = "CartPole-v1"
-    """gymnasium environment id (flat Box observations; Discrete or Box actions)"""
-    seed: int = 1
-    """seed of python, numpy, torch (rank r: seed + r) and the environments (rank r, env i: seed + r·num_envs + i)"""
-    total_timesteps: int = 200_000
-    """environment steps to train for, summed over all envs of all ranks"""
-    num_envs: int = 8
-    """parallel environments per rank (gymnasium SyncVectorEnv)"""
-    num_steps: int = 128
-    """steps per env per rollout; a rank's batch is num_envs * num_steps transitions"""
-    gamma: float = 0.99
-    """discount factor γ"""
-    gae_lambda: float = 0.95
-    """λ of GAE(λ): 0 gives one-step TD advantages, 1 gives Monte-Carlo returns minus V"""
-    learning_rate: float = 3e-4
-    """Adam step size of the joint policy + value optimiser"""
-    anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over training"""
-    update_epochs: int = 10
-    """passes over each batch"""
-    num_minibatches: int = 8
-    """minibatches per pass on every rank; must divide num_envs * num_steps (one all-reduce per minibatch)"""
-    objective: Literal["penalty", "clip"] = "penalty"
-    """policy objective: the adaptive KL penalty (PPO-Penalty) or the clipped surrogate (PPO-Clip)"""
-    kl_target: float = 0.01
-    """d_targ: the mean KL(π_old‖π_θ) per update that the adaptive β aims for (objective penalty)"""
-    beta_init: float = 1.0
-    """initial weight β of the KL penalty (objective penalty)"""
-    clip_coef: float = 0.2
-    """ε of the clipped surrogate: r_t is kept in [1−ε, 1+ε] (objective clip)"""
-    ent_coef: float = 0.0
-    """weight c_H of the entropy bonus"""
-    vf_coef: float = 0.5
-    """weight c_v of the value loss"""
-    max_grad_norm: float = 0.5
-    """gradient-norm clip of the averaged gradient, applied to the policy and the value network separately"""
-    kl_early_stop: Optional[float] = None
-    """stop an update's epochs once the KL(π_old‖π_θ) of a (global) minibatch exceeds this (off: None)"""
-    norm_obs: bool = False
-    """normalise observations by running mean and std over every rank's observations (frozen within a rollout)"""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """hidden layers of both the policy and the value network (tanh)"""
-    log_std_init: float = 0.0
-    """initial log σ of the Gaussian policy (Box actions only)"""
-    eval_episodes: int = 20
-    """episodes of the final deterministic evaluation (rank 0)"""
-    eval_every: int = 0
-    """also evaluate every this many environment steps (0: only at the end)"""
-    track: bool = False
-    """log to Weights & Biases (rank 0)"""
-    wandb_project: str = "policy-gradients"
-    """wandb project"""
-    wandb_entity: Optional[str] = None
-    """wandb entity (team or user); None uses your default"""
-    save_model: bool = False
-    """write a checkpoint to the run folder at the end (and on Ctrl-C); rank 0 only"""
-    checkpoint: Optional[str] = None
-    """load weights, normalisation statistics and β from this checkpoint before training (every rank reads it)"""
-    eval_only: bool = False
-    """with --checkpoint: only evaluate the loaded policy, do not train"""
-    capture_video: bool = False
-    """record MP4s of the first 3 episodes of the final evaluation, in the run folder's videos/ (in the
-    checkpoint's folder with --eval-only); needs pygame and moviepy: pip install -r requirements-video.txt"""
-    gif: Optional[str] = None
-    """also save the first episode of the final evaluation as an animated GIF at this path (same packages)"""
-    summary_json: Optional[str] = None
-    """rank 0 also writes the summary dict (what train returns) as JSON to this path"""
-    torch_deterministic: bool = True
-    """torch.use_deterministic_algorithms: same seed, same result"""
-    torch_threads: int = 1
-    """torch intra-op threads per rank; these networks are too small to gain from more"""
+    env: str = "CartPole-v1"  # gymnasium environment id (flat Box observations; Discrete or Box actions)
+    seed: int = 1  # seed of python, numpy, torch and the environments
+    total_timesteps: int = 200_000  # environment steps to train for, summed over all envs of all ranks
+    num_envs: int = 8  # parallel environments per rank (gymnasium SyncVectorEnv)
+    num_steps: int = 128  # steps per env per rollout; a rank's batch is num_envs * num_steps transitions
+    gamma: float = 0.99  # discount factor γ
+    gae_lambda: float = 0.95  # λ of GAE(λ): 0 gives one-step TD advantages, 1 gives Monte-Carlo returns minus V
+    learning_rate: float = 3e-4  # Adam step size of the joint policy + value optimiser
+    anneal_lr: bool = True  # decay the learning rate linearly to 0 over training
+    update_epochs: int = 10  # passes over each batch
+    num_minibatches: int = 8  # minibatches per pass on every rank (one all-reduce each); must divide the batch
+    objective: Literal["penalty", "clip"] = "penalty"  # the adaptive KL penalty (PPO-Penalty) or the clip (PPO-Clip)
+    kl_target: float = 0.01  # d_targ: the mean KL(π_old‖π_θ) per update that the adaptive β aims for
+    beta_init: float = 1.0  # initial weight β of the KL penalty
+    clip_coef: float = 0.2  # ε of the clipped surrogate: r_t is kept in [1−ε, 1+ε]
+    ent_coef: float = 0.0  # weight c_H of the entropy bonus
+    vf_coef: float = 0.5  # weight c_v of the value loss
+    max_grad_norm: float = 0.5  # gradient-norm clip of the averaged gradient, for the policy and the value separately
+    kl_early_stop: float | None = None  # stop an update's epochs once a minibatch's KL (mean over ranks) exceeds this
+    norm_obs: bool = False  # normalise observations by a running mean and std (frozen within a rollout)
+    hidden_sizes: tuple[int, ...] = (64, 64)  # hidden layers of both the policy and the value network (tanh)
+    log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions only)
+    eval_episodes: int = 20  # episodes of the final deterministic evaluation
+    eval_every: int = 0  # also evaluate every this many environment steps (0: only at the end)
+    track: bool = False  # log to Weights & Biases
+    wandb_project: str = "policy-gradients"  # wandb project
+    wandb_entity: str | None = None  # wandb entity (team or user); None uses your default
+    save_model: bool = False  # write {algo}.pt to the run folder at the end (and on Ctrl-C); watch.py films it
+    checkpoint: str | None = None  # load weights and normalisation statistics from this checkpoint before training
+    eval_only: bool = False  # with --checkpoint: only evaluate the loaded policy, do not train
+    summary_json: str | None = None  # rank 0 also writes the summary (what train returns) as JSON to this path
+    torch_deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same result
+    torch_threads: int = 1  # torch intra-op threads; these networks are too small to gain from more
 
 
-# Per-env defaults, applied before the explicit flags (which always win). Any other env gets Args' defaults.
-# Measured with 2 ranks on seeds 1-3 (2 × 8 envs × 128 steps, 8 minibatches of 2 × 128): a 1e-3 step size and
-# d_targ = 0.02 (the paper's 0.01 is slower; 0.03 failed a seed) reach the threshold in about half the steps;
-# Pendulum needs γ = 0.9. Batches of 2 × 2048 in 4 minibatches made too few Adam steps for Pendulum.
+# Per-env defaults, applied before explicit flags (which win); README's "Default hyper-parameters" says why.
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, kl_target=0.02),
     "Pendulum-v1": dict(total_timesteps=200_000, learning_rate=1e-3, gamma=0.9, kl_target=0.02),
 }
 
 
-def parse_args(argv: Optional[list[str]] = None) -> Args:
-    """Args for `argv` (default sys.argv[1:]): Args' defaults < ENV_DEFAULTS[--env] < explicit flags."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    env = Args.env
-    for i, a in enumerate(argv):
-        if a == "--env" and i + 1 < len(argv):
-            env = argv[i + 1]
-        elif a.startswith("--env="):
-            env = a.split("=", 1)[1]
-    defaults = replace(Args(env=env), **ENV_DEFAULTS.get(env, {}))
-    args = tyro.cli(Args, default=defaults, args=argv, description=__doc__)
-    check_args(args)
-    return args
-
-
-def check_args(args: Args) -> None:
-    """Raise ValueError naming the first hyper-parameter that makes no sense."""
-    batch = args.num_envs * args.num_steps
-    checks = [
-        (args.total_timesteps > 0, "total_timesteps must be > 0"),
-        (args.num_envs > 0 and args.num_steps > 0, "num_envs and num_steps must be > 0"),
-        (args.num_minibatches > 0 and batch % args.num_minibatches == 0,
-         f"num_envs*num_steps = {batch} is not divisible into num_minibatches = {args.num_minibatches}"),
-        (args.total_timesteps >= batch, f"total_timesteps {args.total_timesteps} is smaller than one batch ({batch})"),
-        (0.0 <= args.gamma <= 1.0, f"gamma must be in [0, 1], got {args.gamma}"),
-        (0.0 <= args.gae_lambda <= 1.0, f"gae_lambda must be in [0, 1], got {args.gae_lambda}"),
-        (args.learning_rate > 0, f"learning_rate must be > 0, got {args.learning_rate}"),
-        (args.update_epochs > 0, "update_epochs must be > 0"),
-        (args.objective in ("penalty", "clip"), f"objective must be 'penalty' or 'clip', got {args.objective!r}"),
-        (args.kl_target > 0, f"kl_target must be > 0, got {args.kl_target}"),
-        (BETA_MIN <= args.beta_init <= BETA_MAX,
-         f"beta_init must be in [{BETA_MIN}, {BETA_MAX}], got {args.beta_init}"),
-        (args.clip_coef > 0, f"clip_coef must be > 0, got {args.clip_coef}"),
-        (args.ent_coef >= 0 and args.vf_coef >= 0, "ent_coef and vf_coef must be >= 0"),
-        (args.max_grad_norm > 0, "max_grad_norm must be > 0"),
-        (args.kl_early_stop is None or args.kl_early_stop > 0, "kl_early_stop must be > 0 (or None)"),
-        (len(args.hidden_sizes) > 0 and min(args.hidden_sizes) > 0, "hidden_sizes must be positive"),
-        (args.eval_episodes > 0 and args.eval_every >= 0, "eval_episodes must be > 0 and eval_every >= 0"),
-        (args.torch_threads > 0, "torch_threads must be > 0"),
-        (not args.eval_only or args.checkpoint, "--eval-only needs --checkpoint"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
-
-
-# ---------------------------------------------------------------------------------------------
-# Environments
-# ---------------------------------------------------------------------------------------------
-def make_env(env_id: str, **kwargs) -> gym.Env:
-    """gym.make, with its errors (unknown id, missing Box2D/MuJoCo …) turned into one-line ValueErrors."""
-    try:
-        return gym.make(env_id, **kwargs)
-    except (gym.error.Error, ImportError) as e:
-        hint = " (here: pip install -r requirements-mujoco.txt)" if "mujoco" in str(e).lower() else ""
-        raise ValueError(f"cannot make env {env_id!r}: {str(e).splitlines()[0]}{hint}") from None
-    except Exception as e:  # a simulator that cannot start (e.g. a MUJOCO_GL backend missing): one line, not a wall
-        gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if "MUJOCO_GL" in os.environ else ""
-        first_line = (str(e) or "?").splitlines()[0]
-        raise ValueError(f"cannot make env {env_id!r}{gl}: {type(e).__name__}: {first_line}") from None
-
-
-def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
-    """`num_envs` copies in a SyncVectorEnv that resets an env in the same step that ends its episode.
-
-    SAME_STEP autoreset: the observation returned for a finished env is already the next episode's
-    first one; the true last observation (needed to bootstrap a truncation) is in info["final_obs"].
-    """
-    check_spaces(make_env(env_id))
-    return gym.vector.SyncVectorEnv([lambda: make_env(env_id) for _ in range(num_envs)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-
-
-def check_spaces(env: gym.Env) -> None:
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        raise ValueError(f"unsupported observation space {obs_space}: only flat (1-D) Box observations")
-    if not (isinstance(act_space, gym.spaces.Discrete)
-            or (isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1)):
-        raise ValueError(f"unsupported action space {act_space}: only Discrete or 1-D Box actions")
-
-
-def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
-    """Policy sample → what the env accepts: shift a Discrete index by `start`, clip a Box action to its bounds.
-    The unclipped sample is what the log-probabilities are computed for."""
-    a = action.numpy()
-    if isinstance(space, gym.spaces.Discrete):
-        return a.astype(np.int64) + int(space.start)
-    return np.clip(a, space.low, space.high)
-
-
-# ---------------------------------------------------------------------------------------------
-# Networks: separate policy and value MLPs, plus running observation statistics
-# ---------------------------------------------------------------------------------------------
+# ---- Networks: separate policy and value MLPs, plus running observation and reward statistics ----
 def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], out_gain: float) -> nn.Sequential:
     """tanh MLP, orthogonal init (gain √2 inside, `out_gain` on the last layer), zero biases."""
     layers, sizes = [], (in_dim, *hidden)
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(a, b), nn.Tanh()]
     layers.append(nn.Linear(sizes[-1], out_dim))
     for layer in layers:
@@ -251,8 +116,7 @@ def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], out_gain: float) -> 
 
 
 class Policy(nn.Module):
-    """π_θ(·|s). Discrete: Categorical(logits(s)). Box: N(μ(s), diag(σ²)) with a state-independent log σ.
-    forward(obs) returns the distribution's parameters (logits, None) or (μ, log σ)."""
+    """π_θ(·|s) as its parameters: Categorical (logits, None), or N(μ(s), diag(σ²)) (μ, log σ), σ state-independent."""
 
     def __init__(self, obs_dim: int, act_space: gym.Space, hidden: tuple[int, ...], log_std_init: float):
         super().__init__()
@@ -279,8 +143,8 @@ class Value(nn.Module):
 
 
 class ObsNorm(nn.Module):
-    """(s − mean) / √(var + 1e-8), clipped to ±10, with mean/var over every observation seen so far.
-    `enabled=False` makes it the identity. Buffers, so the statistics travel in the checkpoint."""
+    """(s − mean)/√(var + 1e-8) clipped to ±10, over every observation seen so far, or the identity if not enabled.
+    The statistics are buffers, so they travel in the checkpoint."""
 
     def __init__(self, obs_dim: int, enabled: bool):
         super().__init__()
@@ -295,9 +159,9 @@ class ObsNorm(nn.Module):
             return obs
         return ((obs - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-10, 10).float()
 
-    def update(self, batch: torch.Tensor) -> None:
+    def update(self, batch) -> None:
         """Merge the batch's mean and variance into the running ones (Chan et al.'s parallel formula)."""
-        batch = batch.double()
+        batch = torch.as_tensor(batch).reshape(-1, self.mean.numel()).double()
         b_mean, b_var, b_n = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
         delta, total = b_mean - self.mean, self.count + b_n
         self.mean += delta * b_n / total
@@ -305,9 +169,27 @@ class ObsNorm(nn.Module):
         self.count.fill_(total)
 
 
-# ---------------------------------------------------------------------------------------------
-# The maths, as pure functions
-# ---------------------------------------------------------------------------------------------
+class RewardScale(ObsNorm):
+    """r / √(Var[G] + 1e-8), G ← γ·G + r the discounted return of each env's episode so far, Var over every G seen:
+    Engstrom et al., 2020's reward scaling. Divided, never shifted (a shift would change what ending an episode is
+    worth); only the learner sees it, logged and evaluated returns are the env's. `enabled=False`: the identity."""
+
+    def __init__(self, enabled: bool, gamma: float, num_envs: int):
+        super().__init__(1, enabled)
+        self.gamma, self.returns = gamma, np.zeros(num_envs)
+
+    def forward(self, rewards: torch.Tensor) -> torch.Tensor:
+        return rewards / torch.sqrt(self.var + 1e-8).float() if self.enabled else rewards
+
+    def track(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """G ← γ·G + r for every env; returns G, then restarts it where an episode ended."""
+        self.returns = self.gamma * self.returns + reward
+        returns = self.returns.copy()
+        self.returns[done] = 0.0
+        return returns
+
+
+# ---- The maths, as pure functions ----
 def log_prob(params, action: torch.Tensor) -> torch.Tensor:
     """log π(a|s) for the parameters returned by Policy.forward."""
     mean_or_logits, log_std = params
@@ -377,20 +259,20 @@ def update_beta(beta: float, kl: float, kl_target: float) -> float:
     return float(min(max(beta, BETA_MIN), BETA_MAX))
 
 
-def ppo_loss(policy, value, obs, act, logp_old, adv, ret, old_params, objective: str, beta: float,
-             clip_coef: float, ent_coef: float, vf_coef: float):
-    """The loss of one rank's minibatch (a mean over it) and its parts. `adv` is already normalised globally;
-    `old_params` are π_old's outputs on `obs`. Returns (loss, policy loss, value loss, entropy, KL per state)."""
+def ppo_loss(policy, value, obs, act, logp_old, adv, ret, old_params, beta: float, args: Args):
+    """The loss of one rank's minibatch (a mean over it) for args.objective, and its parts. `adv` is already
+    normalised globally; `old_params` are π_old's outputs on `obs`. Returns (loss, policy loss, value loss, entropy,
+    KL per state)."""
     params = policy(obs)
     ratio = torch.exp(log_prob(params, act) - logp_old)  # r_t = π_θ / π_old
     kl = kl_divergence(old_params, params)  # KL(π_old‖π_θ), per state
-    if objective == "clip":  # −E[min(r·Â, clip(r, 1−ε, 1+ε)·Â)]
-        pg_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip_coef, 1 + clip_coef) * adv).mean()
+    if args.objective == "clip":  # −E[min(r·Â, clip(r, 1−ε, 1+ε)·Â)]
+        pg_loss = -torch.min(ratio * adv, ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef) * adv).mean()
     else:  # −E[r·Â − β·KL]
         pg_loss = -(ratio * adv - beta * kl).mean()
     v_loss = 0.5 * (value(obs) - ret).pow(2).mean()  # ½·E[(V − R̂)²]
     ent = entropy(params).mean()
-    return pg_loss - ent_coef * ent + vf_coef * v_loss, pg_loss, v_loss, ent, kl
+    return pg_loss - args.ent_coef * ent + args.vf_coef * v_loss, pg_loss, v_loss, ent, kl
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -399,17 +281,413 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float("nan") if var == 0 else float(1 - (target - pred).var() / var)
 
 
-# ---------------------------------------------------------------------------------------------
+# ---- Training: rollout → advantages → update (gradients averaged over ranks) → β, episodes → log ----
+@torch.no_grad()
+def collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run) -> tuple[dict, np.ndarray]:
+    """num_steps steps of every env with π_old; returns the batch as (T, N, …) arrays and the observation to go on
+    from. next_obs[t] is the true s_{t+1}: where an episode ended at t, the env has already reset (SAME_STEP
+    autoreset) and s_{t+1} is info["final_obs"]. raw_obs and disc_return feed the statistics after the rollout."""
+    T, N, obs_dim = run.args.num_steps, envs.num_envs, obs_raw.shape[1]
+    batch = {"raw_obs": np.zeros((T, N, obs_dim)), "disc_return": np.zeros((T, N))}
+    batch.update(obs=torch.zeros(T, N, obs_dim), next_obs=torch.zeros(T, N, obs_dim))
+    batch["act"] = torch.zeros((T, N, *envs.single_action_space.shape))  # () for Discrete
+    for key in ("logp", "reward", "term", "done"):
+        batch[key] = torch.zeros(T, N)
+    for t in range(T):
+        obs = obs_norm(obs_raw)
+        params = policy(obs)
+        action = sample(params)
+        next_raw, reward, term, trunc, info = envs.step(to_env_action(action, envs.single_action_space))
+        done = term | trunc
+        real_next = next_raw.copy()
+        if "final_obs" in info:
+            for i in np.flatnonzero(info["_final_obs"]):
+                real_next[i] = info["final_obs"][i]
+        batch["raw_obs"][t], batch["obs"][t], batch["act"][t] = obs_raw, obs, action
+        batch["logp"][t], batch["next_obs"][t] = log_prob(params, action), obs_norm(real_next)
+        batch["reward"][t], batch["term"][t], batch["done"][t] = (torch.as_tensor(x) for x in (reward, term, done))
+        batch["disc_return"][t] = reward_scale.track(reward, done)
+        run.record_step(reward, done)
+        obs_raw = next_raw
+    return batch, obs_raw
+
+
+def dppo_update(policy, value, optimizer, batch: dict, advantages, returns, beta: float, args: Args, iteration: int):
+    """update_epochs passes of shuffled minibatches, each step on the gradient averaged over every rank, with Â
+    normalised over every rank's batch; then the next β from d, the mean KL(π_old‖π_θ) over every rank's batch.
+    Returns the update's statistics (the β used and the next one among them)."""
+    obs, act, logp_old = batch["obs"].flatten(0, 1), batch["act"].flatten(0, 1), batch["logp"].flatten()
+    b_adv, b_ret = global_normalize(advantages.flatten()), returns.flatten()
+    weights = [*policy.parameters(), *value.parameters()]
+    minibatch_size = len(obs) // args.num_minibatches
+    with torch.no_grad():
+        old_out, old_log_std = policy(obs)  # π_old's outputs: unchanged since the rollout
+    stop = False
+    for epoch in range(args.update_epochs):  # noqa: B007  (epoch + 1 is logged after the loop)
+        for idx in torch.randperm(len(obs)).split(minibatch_size):
+            old = (old_out[idx], None if old_log_std is None else old_log_std[idx])
+            loss, pg_loss, v_loss, ent, kl = ppo_loss(
+                policy, value, obs[idx], act[idx], logp_old[idx], b_adv[idx], b_ret[idx], old, beta, args
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            global_loss, global_kl = average_gradients(weights, torch.stack([loss, kl.mean()])).tolist()
+            if not np.isfinite(global_loss):  # every rank sees the same value: all of them stop here
+                raise ValueError(f"non-finite loss at iteration {iteration}; try a lower learning_rate or --norm-obs")
+            pi_grad = nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
+            v_grad = nn.utils.clip_grad_norm_(value.parameters(), args.max_grad_norm)
+            optimizer.step()
+            stop = args.kl_early_stop is not None and global_kl > args.kl_early_stop
+            if stop:
+                break
+        if stop:
+            break
+    with torch.no_grad():
+        kl_sum = kl_divergence((old_out, old_log_std), policy(obs)).sum()
+    kl_sum_n = all_reduce_sum(torch.stack([kl_sum.double(), torch.tensor(float(len(obs))).double()]))
+    kl_mean = float(kl_sum_n[0] / kl_sum_n[1])
+    next_beta = update_beta(beta, kl_mean, args.kl_target) if args.objective == "penalty" else beta
+    stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(), "entropy": ent.item(), "kl": kl_mean}
+    stats.update(beta=beta, next_beta=next_beta, epochs_done=epoch + 1)
+    return {**stats, "policy_grad_norm": float(pi_grad), "value_grad_norm": float(v_grad)}
+
+
+def train(args: Args) -> dict | None:
+    """Train exactly what `args` says, on every rank torchrun started (or alone); returns the summary on rank 0 and
+    None on the other ranks (see DistributedRun below the banner)."""
+    check_args(args)
+    # torch's global switches come first: after init_process_group, use_deterministic_algorithms keeps the gloo group
+    # alive past destroy_process_group (torch 2.13), and its threads can then abort the process at exit
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(args.torch_threads)
+    with process_group() as stop:  # stop: set by Ctrl-C; the ranks agree on it after every iteration
+        rank, world = get_rank(), world_size()
+        random.seed(args.seed + rank)
+        np.random.seed(args.seed + rank)
+        torch.manual_seed(args.seed + rank)
+        envs = make_envs(args.env, args.num_envs)
+        obs_dim, act_space = envs.single_observation_space.shape[0], envs.single_action_space
+        policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
+        value = Value(obs_dim, args.hidden_sizes)
+        obs_norm = ObsNorm(obs_dim, args.norm_obs)
+        reward_scale = RewardScale(False, args.gamma, args.num_envs)  # no --norm-reward here: the identity
+        run = DistributedRun(args, {"policy": policy, "value": value, "obs_norm": obs_norm}, stop)
+        beta = float(run.checkpoint.get("beta", args.beta_init))
+        if args.eval_only:
+            return run.finish(envs, extra={"beta": beta})
+        params = [*policy.parameters(), *value.parameters()]
+        optimizer = torch.optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=True)
+        num_iterations = args.total_timesteps // (world * args.num_envs * args.num_steps)
+        obs_raw, _ = envs.reset(seed=[args.seed + rank * args.num_envs + i for i in range(args.num_envs)])
+        with run.training(envs):  # the first Ctrl-C ends training after an iteration; evaluation and saving follow
+            for iteration in range(1, num_iterations + 1):
+                lr = args.learning_rate * (1 - (iteration - 1) / num_iterations if args.anneal_lr else 1.0)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                start, comm_start = time.perf_counter(), comm_seconds
+                batch, obs_raw = collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run)
+
+                # ---- advantages: V of every s_t and of every true s_{t+1}, each in one batched call ----
+                with torch.no_grad():
+                    values, next_values = value(batch["obs"]), value(batch["next_obs"])
+                    advantages, returns = compute_gae(
+                        batch["reward"], values, next_values, batch["term"], batch["done"], args.gamma, args.gae_lambda
+                    )
+                t_rollout = time.perf_counter() - start
+
+                # ---- global statistics, the update on gradients averaged over ranks, every rank's episodes ----
+                if args.norm_obs:  # the statistics move between rollouts, never within one
+                    obs_norm.update(torch.cat(all_gather(torch.as_tensor(batch["raw_obs"]))))
+                stats = dppo_update(policy, value, optimizer, batch, advantages, returns, beta, args, iteration)
+                beta = stats["next_beta"]
+                run.gather_episodes()  # also agrees on Ctrl-C: any rank's stops every rank after this iteration
+
+                # ---- logging (rank 0) ----
+                t_comm = comm_seconds - comm_start
+                t_update = time.perf_counter() - start - t_rollout - t_comm
+                ev = explained_variance(values.flatten(), returns.flatten())
+                stats.update(learning_rate=lr, explained_variance=ev, world_size=world)
+                stats.update(time_rollout=round(t_rollout, 5), time_update=round(t_update, 5))
+                stats.update(time_allreduce=round(t_comm, 5))
+                run.log(iteration, stats, note=f" {world} rank{'s' if world > 1 else ''} |")
+                if run.interrupted:
+                    break
+        return run.finish(envs, extra={"beta": beta}, saved={"beta": beta})
+
+
+# =============================================================================================
+# Plumbing, the same text in every algorithm file (a test compares them): environments, checkpoints, the run
+# folder and its logs, evaluation, the command line. A reader of the algorithm can stop here.
+# =============================================================================================
+def make_env(env_id: str, **kwargs) -> gym.Env:
+    """gym.make, with its errors (unknown id, missing Box2D/MuJoCo …) turned into one-line ValueErrors."""
+    try:
+        return gym.make(env_id, **kwargs)
+    except (gym.error.Error, ImportError) as e:
+        hint = " (here: pip install -r requirements-mujoco.txt)" if "mujoco" in str(e).lower() else ""
+        raise ValueError(f"cannot make env {env_id!r}: {str(e).splitlines()[0]}{hint}") from None
+    except Exception as e:  # a simulator that cannot start (e.g. no MUJOCO_GL backend): one line, not a wall
+        gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if "MUJOCO_GL" in os.environ else ""
+        first_line = (str(e) or "?").splitlines()[0]
+        raise ValueError(f"cannot make env {env_id!r}{gl}: {type(e).__name__}: {first_line}") from None
+
+
+def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
+    """`num_envs` copies that reset an env in the step that ends its episode (SAME_STEP autoreset)."""
+    env = make_env(env_id)
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        raise ValueError(f"unsupported observation space {obs_space}: only flat (1-D) Box observations")
+    box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
+    if not (box or isinstance(act_space, gym.spaces.Discrete)):
+        raise ValueError(f"unsupported action space {act_space}: only Discrete or 1-D Box actions")
+    envs = [lambda: make_env(env_id) for _ in range(num_envs)]
+    return gym.vector.SyncVectorEnv(envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
+    """Policy sample → env action: a Discrete index shifted by `start`, a Box action clipped to its bounds."""
+    if isinstance(space, gym.spaces.Discrete):
+        return action.numpy().astype(np.int64) + int(space.start)
+    return np.clip(action.numpy(), space.low, space.high)
+
+
+class Run:
+    """What a run keeps and writes: the learning curve, runs/{env}__{algo}__{seed}__{time}/progress.csv (a row of
+    scalars per iteration), wandb, evaluations, the progress line, the summary and checkpoints (--checkpoint too)."""
+
+    def __init__(self, args, modules: dict):
+        self.args, self.modules = args, modules
+        self.checkpoint = self.load(args.checkpoint) if args.checkpoint else {}
+        self.curve, self.evals, self.recent = [], [], []  # recent: the last 20 episode returns
+        self.ep_return, self.global_step, self.interrupted = np.zeros(args.num_envs), 0, False
+        self.eval_time, self.next_eval, self.wall_s = 0.0, args.eval_every, 0.0
+        self.batch_steps = args.num_envs * args.num_steps  # environment steps per iteration
+        self.run_dir, self.csv, self.wandb = None, None, None
+        if not args.eval_only:
+            self.open_outputs()
+
+    def open_outputs(self) -> None:
+        """Creates the run folder, progress.csv and, with --track, the wandb run."""
+        args = self.args
+        base, n = f"runs/{args.env.replace('/', '-')}__{ALGO}__{args.seed}__{int(time.time())}", 0
+        while True:  # a run started in the same second takes the next free -1, -2 … (mkdir is atomic)
+            try:
+                self.run_dir = base if n == 0 else f"{base}-{n}"
+                os.makedirs(self.run_dir)
+                break
+            except FileExistsError:
+                n += 1
+        self.csv_file = open(os.path.join(self.run_dir, "progress.csv"), "w", newline="")
+        if args.track:  # works offline (WANDB_MODE=offline) with no account
+            try:
+                import wandb
+
+                where = dict(project=args.wandb_project, entity=args.wandb_entity, dir=self.run_dir)
+                self.wandb = wandb.init(name=os.path.basename(self.run_dir), config=asdict(args), **where)
+            except ImportError:
+                raise ValueError("--track needs wandb: pip install wandb") from None
+            except Exception as e:  # no login, no network …
+                why = str(e).splitlines()[0]
+                raise ValueError(f"wandb could not start ({why}); try WANDB_MODE=offline") from None
+
+    def save(self, path: str, extra: dict) -> None:
+        """Tensors, numbers and asdict(args) only (weights_only=True loads it); atomic: a crash leaves no half file."""
+        state = {"algo": ALGO, "env": self.args.env, "args": asdict(self.args), **extra}
+        torch.save({**state, **{name: m.state_dict() for name, m in self.modules.items()}}, path + ".tmp")
+        os.replace(path + ".tmp", path)
+
+    def load(self, path: str) -> dict:
+        """Loads `path` into the modules; ValueError if it is missing, unreadable, or for another algo/env/shape."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"checkpoint not found: {path}") from None
+        except Exception as e:  # any other failure to unpickle means the same to the user
+            why = f"(truncated or not a checkpoint): {type(e).__name__}"
+            raise ValueError(f"cannot read checkpoint {path} {why}") from None
+        want = (ALGO, self.args.env)
+        if not isinstance(state, dict) or (state.get("algo"), state.get("env")) != want:
+            got = (state.get("algo"), state.get("env")) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"checkpoint {path} is for {got}, not {want}")
+        try:
+            for name, module in self.modules.items():
+                module.load_state_dict(state[name])
+        except (KeyError, RuntimeError) as e:
+            raise ValueError(f"checkpoint {path} does not fit these networks: {str(e).splitlines()[0]}") from None
+        return state
+
+    def clock(self) -> float:  # seconds of training so far: since the loop began, evaluations excluded
+        return time.perf_counter() - self.start - self.eval_time
+
+    @contextlib.contextmanager
+    def training(self, envs):
+        """Times the training loop; Ctrl-C inside it ends training cleanly. Closes the envs and the log."""
+        self.start = self.last_print = time.perf_counter()
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.interrupted, saving = True, " and saving" if self.args.save_model else ""
+            print(f"\ninterrupted: stopping after evaluation{saving}", flush=True)
+        finally:
+            envs.close()
+            self.csv_file.close()
+            self.wall_s = self.clock()
+
+    def record_step(self, reward: np.ndarray, done: np.ndarray) -> None:
+        """Counts a step of every env; a finished episode joins the learning curve with its return."""
+        global_step = self.global_step = self.global_step + len(reward)
+        self.ep_return += reward
+        for i in np.flatnonzero(done):
+            self.curve.append([global_step, self.clock(), float(self.ep_return[i])])
+            self.recent = (self.recent + [float(self.ep_return[i])])[-20:]
+            self.ep_return[i] = 0.0
+
+    @torch.no_grad()
+    def evaluate(self) -> list[float]:
+        """Returns of the deterministic policy (argmax / Gaussian mean) over eval_episodes envs stepped together."""
+        policy, obs_norm, episodes = self.modules["policy"], self.modules["obs_norm"], self.args.eval_episodes
+        envs = make_envs(self.args.env, episodes)
+        obs, _ = envs.reset(seed=[self.args.seed + 1_000_000 + k for k in range(episodes)])  # apart from training
+        returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
+        while running.any():
+            action = to_env_action(mode(policy(obs_norm(obs))), envs.single_action_space)
+            obs, reward, term, trunc, _ = envs.step(action)
+            returns += reward * running
+            running &= ~(term | trunc)
+        envs.close()
+        return returns.tolist()
+
+    def log(self, iteration: int, stats: dict, note: str = "") -> None:
+        """The periodic evaluation when due, one row to progress.csv (and wandb), the progress line once a second."""
+        global_step = self.global_step
+        if self.args.eval_every and global_step >= self.next_eval:
+            t0 = time.perf_counter()
+            self.evals.append([global_step, float(np.mean(self.evaluate()))])
+            self.next_eval += self.args.eval_every
+            self.eval_time += time.perf_counter() - t0
+        elapsed, recent = self.clock(), self.recent
+        row = {"global_step": global_step, "time_s": round(elapsed, 3), "iteration": iteration}
+        row.update(sps=int(global_step / elapsed), mean_return=np.mean(recent) if recent else np.nan)
+        row.update(episodes=len(self.curve), **stats, eval_mean_return=self.evals[-1][1] if self.evals else np.nan)
+        if self.csv is None:
+            self.csv = csv.DictWriter(self.csv_file, fieldnames=list(row))
+            self.csv.writeheader()
+        self.csv.writerow(row)
+        self.csv_file.flush()
+        if self.wandb:
+            self.wandb.log(row, step=global_step)
+        last = global_step + self.batch_steps > self.args.total_timesteps
+        if time.perf_counter() - self.last_print >= 1.0 or last:
+            self.last_print = time.perf_counter()
+            line = f"step {global_step:>9,} | {row['sps']:>6,} SPS | return {row['mean_return']:9.2f}"
+            print(f"{line} (last {len(recent)}) |{note} {elapsed:6.1f} s", flush=True)
+
+    def finish(self, envs, extra: dict | None = None, saved: dict | None = None) -> dict:
+        """The final evaluation, the summary (+ extra) and, with --save-model, the checkpoint (+ saved)."""
+        args, extra, steps, wall_s = self.args, extra or {}, self.global_step, self.wall_s
+        if args.eval_only:
+            envs.close()
+        returns = self.evaluate()
+        mean, sps = float(np.mean(returns)), steps / wall_s if wall_s > 0 else 0.0
+        summary = {"algo": ALGO, "env": args.env, "seed": args.seed, "eval_mean_return": mean}
+        summary.update(eval_std_return=float(np.std(returns)), eval_returns=returns, global_step=steps)
+        summary.update(wall_s=wall_s, sps=sps, curve=self.curve, evals=self.evals, interrupted=self.interrupted)
+        summary.update(best_eval_mean_return=max([mean] + [e[1] for e in self.evals]), run_dir=self.run_dir, **extra)
+        if args.save_model and not args.eval_only:
+            summary["checkpoint"] = os.path.join(self.run_dir, f"{ALGO}.pt")
+            self.save(summary["checkpoint"], {"global_step": steps, **(saved or {})})
+        if self.wandb:
+            self.wandb.log({"eval_mean_return": mean}, step=steps)
+            self.wandb.summary.update({k: v for k, v in extra.items() if isinstance(v, int | float)})
+            self.wandb.finish()
+        where = args.checkpoint if args.eval_only else f"{steps:,} steps in {wall_s:.1f} s ({sps:,.0f} SPS)"
+        head = f"{ALGO} {args.env} seed {args.seed}: eval return {mean:.2f} ± {np.std(returns):.2f}"
+        print(f"{head} over {args.eval_episodes} episodes | {where} | {self.run_dir}", flush=True)
+        return summary
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    """Args for `argv` (default sys.argv[1:]): Args' defaults < ENV_DEFAULTS[--env] < explicit flags."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = next((a.split("=", 1)[1] for a in argv if a.startswith("--env=")), Args.env)
+    env = argv[argv.index("--env") + 1] if "--env" in argv[:-1] else env
+    args = tyro.cli(Args, default=replace(Args(env=env), **ENV_DEFAULTS.get(env, {})), args=argv, description=__doc__)
+    check_args(args)
+    return args
+
+
+def check_args(args) -> None:
+    """Raise ValueError naming the first setting no run can use."""
+    values = asdict(args)
+    counts = ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "vf_epochs")
+    for name in (*counts, "learning_rate", "vf_learning_rate", "eval_episodes"):
+        if name in values and not values[name] > 0:
+            raise ValueError(f"{name} must be > 0, got {values[name]}")
+    for name in ("gamma", "gae_lambda"):
+        if not 0.0 <= values[name] <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {values[name]}")
+    batch = args.num_envs * args.num_steps
+    if batch % values.get("num_minibatches", 1):
+        raise ValueError(f"num_envs*num_steps = {batch} is not divisible into num_minibatches = {args.num_minibatches}")
+    if args.total_timesteps < batch:
+        raise ValueError(f"total_timesteps {args.total_timesteps} is smaller than one batch ({batch})")
+    if args.eval_only and not args.checkpoint:
+        raise ValueError("--eval-only needs --checkpoint")
+    for field in fields(args):  # tyro checks a Literal flag's value; this checks Args built in Python too
+        if get_origin(field.type) is Literal and getattr(args, field.name) not in get_args(field.type):
+            raise ValueError(f"{field.name} must be one of {get_args(field.type)}, got {getattr(args, field.name)!r}")
+
+
+# ---- dppo's own plumbing: the process group and Ctrl-C, collectives, rank 0's run and summary, __main__ ----
+COLLECTIVE_TIMEOUT = timedelta(minutes=10)  # a rank stuck this long in a collective raises instead of hanging
+comm_seconds = 0.0  # seconds spent in collectives so far, waiting for the slowest rank included (time_allreduce)
+
+
+@contextlib.contextmanager
+def process_group():
+    """Joins the gloo group when torchrun started this process (RANK and WORLD_SIZE set; env:// rendezvous), else
+    runs alone; leaves the group on success, error and Ctrl-C. Yields the event that the first Ctrl-C sets (SIGINT,
+    which torchrun forwards to every rank): the ranks agree on it after each iteration and stop together. A second
+    Ctrl-C raises KeyboardInterrupt: stop now, without evaluation."""
+    owned = not dist.is_initialized() and "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if owned:
+        dist.init_process_group("gloo", timeout=COLLECTIVE_TIMEOUT)
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+    try:
+        yield stop
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+        if owned:
+            dist.destroy_process_group()
+
+
 # Collectives: each is the identity (or a 1-element list) when no process group runs
-# ---------------------------------------------------------------------------------------------
 def world_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
+def get_rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     """Σ over ranks, in place; every rank receives the same bits."""
+    global comm_seconds
     if world_size() > 1:
+        start = time.perf_counter()
         dist.all_reduce(x)
+        comm_seconds += time.perf_counter() - start
     return x
 
 
@@ -429,21 +707,23 @@ def average_gradients(weights: list, extras: torch.Tensor) -> torch.Tensor:
     grads = [torch.zeros_like(w) if w.grad is None else w.grad for w in weights]
     flat = torch.cat([g.reshape(-1) for g in grads] + [extras.detach().reshape(-1).to(grads[0].dtype)])
     if world_size() > 1:
-        dist.all_reduce(flat)
+        all_reduce_sum(flat)
         flat /= world_size()
         offset = 0
-        for w, g in zip(weights, grads):
-            w.grad = flat[offset:offset + g.numel()].view_as(g)  # a view of the buffer: no copy back
+        for w, g in zip(weights, grads, strict=True):
+            w.grad = flat[offset : offset + g.numel()].view_as(g)  # a view of the buffer: no copy back
             offset += g.numel()
-    return flat[-extras.numel():]
+    return flat[-extras.numel() :]
 
 
 def all_gather(obj) -> list:
     """[obj of rank 0, obj of rank 1, …] on every rank (pickled)."""
+    global comm_seconds
     if world_size() == 1:
         return [obj]
-    out = [None] * world_size()
+    out, start = [None] * world_size(), time.perf_counter()
     dist.all_gather_object(out, obj)
+    comm_seconds += time.perf_counter() - start
     return out
 
 
@@ -457,449 +737,97 @@ def checksum(modules: dict) -> str:
     return h.hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------
-# Checkpoints, logging, evaluation
-# ---------------------------------------------------------------------------------------------
-def save_checkpoint(path: str, args: Args, modules: dict, extra: Optional[dict] = None) -> None:
-    """Write tensors, numbers and asdict(args) only (so weights_only=True loads it), atomically:
-    to a temp file in the same folder, then os.replace, so a crash never leaves half a checkpoint."""
-    state = {"algo": ALGO, "env": args.env, "args": asdict(args), **(extra or {})}
-    state.update({name: m.state_dict() for name, m in modules.items()})
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+class DistributedRun(Run):
+    """Run for every rank: rank 0 alone makes the run folder, the CSV and wandb, evaluates, prints and saves. Each
+    rank notes its finished episodes during the rollout; gather_episodes merges every rank's into the curve."""
 
-
-def load_checkpoint(path: str, args: Args, modules: dict) -> dict:
-    """Load `path` into `modules`; ValueError if it is missing, unreadable, or for another algo/env/shape."""
-    if not os.path.isfile(path):
-        raise ValueError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"cannot read checkpoint {path} (truncated or not a checkpoint): {type(e).__name__}") from None
-    if not isinstance(state, dict) or state.get("algo") != ALGO or state.get("env") != args.env:
-        got = (state.get("algo"), state.get("env")) if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"checkpoint {path} is for {got}, not ({ALGO!r}, {args.env!r})")
-    try:
-        for name, module in modules.items():
-            module.load_state_dict(state[name])
-    except (KeyError, RuntimeError) as e:
-        raise ValueError(f"checkpoint {path} does not fit these networks: {str(e).splitlines()[0]}") from None
-    return state
-
-
-def make_run_dir(env_id: str, seed: int) -> tuple[str, str]:
-    """Create runs/{env}__{algo}__{seed}__{unix time} and return (name, path); a run started in the same second
-    with the same name (another process, or train() called twice) gets the next free "-1", "-2" … suffix."""
-    base, n = f"{env_id.replace('/', '-')}__{ALGO}__{seed}__{int(time.time())}", 0
-    while True:
-        name = base if n == 0 else f"{base}-{n}"
-        try:
-            os.makedirs(os.path.join("runs", name))  # mkdir is atomic: exactly one caller creates a given name
-            return name, os.path.join("runs", name)
-        except FileExistsError:
-            n += 1
-
-
-class CsvLog:
-    """One row of scalars per iteration, flushed as written, so a killed run keeps its log."""
-
-    def __init__(self, path: str):
-        self.file, self.writer = open(path, "w", newline=""), None
-
-    def write(self, row: dict) -> None:
-        if self.writer is None:
-            self.writer = csv.DictWriter(self.file, fieldnames=list(row))
-            self.writer.writeheader()
-        self.writer.writerow(row)
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def start_wandb(args: Args, run_name: str, run_dir: str):
-    """wandb.init with the resolved Args as config; works offline (WANDB_MODE=offline) with no account."""
-    try:
-        import wandb
-
-        wandb.init(project=args.wandb_project, entity=args.wandb_entity, name=run_name, dir=run_dir,
-                   config=asdict(args))
-    except ImportError:
-        raise ValueError("--track needs wandb: pip install wandb") from None
-    except Exception as e:  # no login, no network …
-        raise ValueError(f"wandb could not start ({str(e).splitlines()[0]}); run `wandb login` "
-                         "or set WANDB_MODE=offline") from None
-    return wandb
-
-
-def check_video_packages(env_id: str) -> None:
-    """Fail before training, not after it, when rendering or video writing is impossible."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless: no display, no sound card needed
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's default (a GLFW window) needs a display
-    try:
-        import moviepy  # noqa: F401  (RecordVideo writes MP4s with it)
-        import PIL  # noqa: F401  (animated GIFs)
-        import pygame  # noqa: F401  (classic-control rendering)
-    except ImportError as e:
-        raise ValueError(f"video needs {e.name}: pip install -r requirements-video.txt") from None
-    env = make_env(env_id, render_mode="rgb_array")
-    try:
-        env.reset(seed=0)
-        env.render()
-    except Exception as e:
-        mujoco = "mujoco" in type(env.unwrapped).__module__
-        hint = " (MuJoCo renders headless with MUJOCO_GL=egl or osmesa)" if mujoco else ""
-        raise ValueError(f"cannot render {env_id}: {type(e).__name__}: {str(e).splitlines()[0]}{hint}") from None
-    finally:
-        env.close()
-
-
-def make_render_env(env_id: str) -> gym.Env:
-    """The env rendering rgb_array frames. A MuJoCo model with a "track" camera is filmed through it: gymnasium
-    1.4's default MuJoCo view is a free camera that ignores the env's trackbodyid, so a walker leaves the picture."""
-    env = make_env(env_id, render_mode="rgb_array")
-    try:
-        env.unwrapped.model.camera("track")  # AttributeError: not MuJoCo; KeyError: no such camera
-    except (AttributeError, KeyError):
-        return env
-    env.close()
-    return make_env(env_id, render_mode="rgb_array", camera_name="track")
-
-
-@torch.no_grad()
-def evaluate(policy: Policy, obs_norm: ObsNorm, env_id: str, episodes: int, seed: int,
-             video_dir: Optional[str] = None, gif_path: Optional[str] = None) -> list[float]:
-    """Returns of `episodes` episodes of the deterministic policy (argmax / clipped Gaussian mean),
-    one env per episode, all stepped together; env k is reset with seed `seed + k`.
-    With video_dir, episodes 0-2 are recorded there as MP4s; with gif_path, episode 0 becomes a GIF."""
-    def env_k(k: int) -> gym.Env:
-        render = (video_dir is not None and k < 3) or (gif_path is not None and k == 0)
-        env = make_render_env(env_id) if render else make_env(env_id)
-        if video_dir is not None and k < 3:
-            env = gym.wrappers.RecordVideo(env, video_dir, episode_trigger=lambda e: e == 0,
-                                           name_prefix=f"eval-{k}", disable_logger=True)
-        return env
-
-    with warnings.catch_warnings():  # several recorders share video_dir on purpose
-        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
-        envs = gym.vector.SyncVectorEnv([lambda k=k: env_k(k) for k in range(episodes)],
-                                        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    obs, _ = envs.reset(seed=[seed + k for k in range(episodes)])
-    frames = [envs.envs[0].unwrapped.render()] if gif_path else []
-    returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
-    while running.any():
-        action = mode(policy(obs_norm(obs)))
-        obs, reward, term, trunc, _ = envs.step(to_env_action(action, envs.single_action_space))
-        returns += reward * running
-        running &= ~(term | trunc)
-        if gif_path and running[0]:  # (once episode 0 ends, env 0 shows the next episode)
-            frames.append(envs.envs[0].unwrapped.render())
-    envs.close()
-    if gif_path:
-        save_gif(frames, gif_path)
-    return returns.tolist()
-
-
-def save_gif(frames: list, path: str, every: int = 2, scale: float = 0.5) -> None:
-    """Every `every`-th frame, scaled by `scale`, as a looping GIF at the env's real-time speed (50 fps / every)."""
-    from PIL import Image
-
-    images = [Image.fromarray(f).resize((int(f.shape[1] * scale), int(f.shape[0] * scale))) for f in frames[::every]]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=20 * every, loop=0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Training
-# ---------------------------------------------------------------------------------------------
-def train(args: Args) -> Optional[dict]:
-    """Join the gloo group when launched by torchrun (RANK and WORLD_SIZE set; env:// rendezvous), else run
-    alone; train; leave the group on success, error and Ctrl-C. The summary on rank 0, None on other ranks.
-    The first Ctrl-C (SIGINT, which torchrun forwards to every rank) stops all ranks after the same iteration."""
-    check_args(args)
-    # torch's global switches before joining the group: use_deterministic_algorithms called after
-    # init_process_group keeps the gloo group alive past destroy_process_group (torch 2.13), and its threads
-    # can then abort the process at exit
-    torch.use_deterministic_algorithms(args.torch_deterministic)
-    torch.set_num_threads(args.torch_threads)
-    torch.distributions.Distribution.set_default_validate_args(False)
-    owned = not dist.is_initialized() and "RANK" in os.environ and "WORLD_SIZE" in os.environ
-    if owned:
-        dist.init_process_group("gloo", timeout=COLLECTIVE_TIMEOUT)
-    stop = threading.Event()
-
-    def on_sigint(signum, frame):
-        if stop.is_set():  # a second Ctrl-C: stop now, without evaluation
-            raise KeyboardInterrupt
-        stop.set()
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
-    try:
-        return train_ranks(args, stop)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
-        if owned:
-            dist.destroy_process_group()
-
-
-def train_ranks(args: Args, stop: threading.Event) -> Optional[dict]:
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    if any(a != asdict(args) for a in all_gather(asdict(args))):
-        raise ValueError("the ranks were started with different flags")
-    if args.total_timesteps < world * args.num_envs * args.num_steps:
-        raise ValueError(f"total_timesteps {args.total_timesteps} is smaller than one batch of {world} ranks "
-                         f"({world * args.num_envs * args.num_steps})")
-    random.seed(args.seed + rank)
-    np.random.seed(args.seed + rank)
-    torch.manual_seed(args.seed + rank)
-
-    envs = make_envs(args.env, args.num_envs)
-    act_space = envs.single_action_space
-    obs_dim = envs.single_observation_space.shape[0]
-    policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
-    value = Value(obs_dim, args.hidden_sizes)
-    obs_norm = ObsNorm(obs_dim, args.norm_obs)
-    modules = {"policy": policy, "value": value, "obs_norm": obs_norm}
-    beta = args.beta_init
-    if args.capture_video or args.gif:
-        check_video_packages(args.env)
-    if args.checkpoint:
-        beta = float(load_checkpoint(args.checkpoint, args, modules).get("beta", beta))
-    eval_seed = args.seed + 1_000_000  # training envs use seed .. seed+world*num_envs-1: disjoint
-    if args.eval_only:
-        envs.close()
-        if rank != 0:
-            return None
-        video_dir = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "videos")
-        returns = evaluate(policy, obs_norm, args.env, args.eval_episodes, eval_seed,
-                           video_dir if args.capture_video else None, args.gif)
-        print(f"{ALGO} {args.env} {args.checkpoint}: eval return {np.mean(returns):.2f} ± {np.std(returns):.2f} "
-              f"over {args.eval_episodes} episodes", flush=True)
-        return write_summary(args, {
-            "eval_mean_return": float(np.mean(returns)), "eval_std_return": float(np.std(returns)),
-            "eval_returns": returns, "global_step": 0, "wall_s": 0.0, "sps": 0.0, "curve": [], "evals": [],
-            "best_eval_mean_return": float(np.mean(returns)), "beta": beta})
-    if world > 1:  # every rank starts from rank 0's weights and statistics
-        for module in modules.values():
-            for tensor in module.state_dict().values():
+    def __init__(self, args, modules: dict, stop: threading.Event):
+        """Checks that the ranks agree, loads --checkpoint on every rank, then gives every rank rank 0's weights."""
+        self.rank, self.world, self.stop = get_rank(), world_size(), stop
+        if any(a != asdict(args) for a in all_gather(asdict(args))):
+            raise ValueError("the ranks were started with different flags")
+        batch = self.world * args.num_envs * args.num_steps
+        if args.total_timesteps < batch:
+            raise ValueError(
+                f"total_timesteps {args.total_timesteps} is smaller than one batch of {self.world} ranks ({batch})"
+            )
+        super().__init__(args, modules)
+        self.batch_steps *= self.world  # an iteration is every rank's batch
+        if self.world > 1:  # every rank starts from rank 0's weights and statistics
+            for tensor in (t for module in modules.values() for t in module.state_dict().values()):
                 dist.broadcast(tensor, src=0)
-    weights = [*policy.parameters(), *value.parameters()]
-    optimizer = torch.optim.Adam(weights, lr=args.learning_rate, eps=1e-5, fused=True)
+        self.finished, self.step_clock = [], []  # this rollout's (step, env, return) and the clock at each step
 
-    run_name = run_dir = None  # rank 0 alone logs, evaluates and saves
-    log = wandb = None
-    if rank == 0:
-        run_name, run_dir = make_run_dir(args.env, args.seed)
-        log = CsvLog(os.path.join(run_dir, "progress.csv"))
-        wandb = start_wandb(args, run_name, run_dir) if args.track else None
+    @contextlib.contextmanager
+    def training(self, envs):
+        """Times the training loop; closes the envs and the log. Ctrl-C is the agreed stop (gather_episodes), so a
+        KeyboardInterrupt here is a second Ctrl-C: it goes on to __main__ (exit 130, no evaluation)."""
+        self.start = self.last_print = time.perf_counter()
+        try:
+            yield
+        finally:
+            envs.close()
+            if self.rank == 0:
+                self.csv_file.close()
+            self.wall_s = self.clock()
+        if self.interrupted and self.rank == 0:
+            saving = " and saving" if self.args.save_model else ""
+            print(f"\ninterrupted: stopping after evaluation{saving}", flush=True)
 
-    T, N = args.num_steps, args.num_envs
-    batch_size = T * N  # per rank
-    minibatch_size = batch_size // args.num_minibatches
-    num_iterations = args.total_timesteps // (world * batch_size)
-    act_shape = act_space.shape  # () for Discrete
-    obs_buf = torch.zeros(T, N, obs_dim)
-    next_obs_buf = torch.zeros(T, N, obs_dim)
-    raw_obs_buf = np.zeros((T, N, obs_dim), dtype=np.float64)
-    act_buf = torch.zeros((T, N, *act_shape))
-    logp_buf, rew_buf = torch.zeros(T, N), torch.zeros(T, N)
-    term_buf, done_buf = torch.zeros(T, N), torch.zeros(T, N)
+    def record_step(self, reward: np.ndarray, done: np.ndarray) -> None:
+        """Notes this rank's finished episodes as (step of the rollout, env, return), and the clock at every step."""
+        self.step_clock.append(self.clock())
+        self.ep_return += reward
+        for i in np.flatnonzero(done):
+            self.finished.append((len(self.step_clock) - 1, int(i), float(self.ep_return[i])))
+            self.ep_return[i] = 0.0
 
-    curve, evals, recent = [], [], []
-    ep_return, global_step = np.zeros(N), 0
-    eval_time, next_eval = 0.0, args.eval_every
-    start = last_print = time.perf_counter()
-    obs_raw, _ = envs.reset(seed=[args.seed + rank * N + i for i in range(N)])
-    interrupted = False
-    try:
-        for iteration in range(1, num_iterations + 1):
-            lr = args.learning_rate * (1 - (iteration - 1) / num_iterations if args.anneal_lr else 1.0)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+    def gather_episodes(self) -> None:
+        """Counts every rank's steps of the rollout; every rank's episodes join the curve in order of (step, rank,
+        env), each at the global step it ended at; a Ctrl-C on any rank stops every rank after this iteration."""
+        gathered = all_gather((self.finished, self.stop.is_set()))
+        step0, steps_per_t = self.global_step, self.world * self.args.num_envs
+        self.global_step += steps_per_t * self.args.num_steps
+        episodes = sorted((t, r, i, ret) for r, (finished, _) in enumerate(gathered) for t, i, ret in finished)
+        for t, _, _, ret in episodes:
+            self.curve.append([step0 + (t + 1) * steps_per_t, self.step_clock[t], ret])
+            self.recent = (self.recent + [ret])[-20:]
+        self.finished, self.step_clock = [], []
+        self.interrupted = any(stop for _, stop in gathered)
 
-            # ---- rollout: T steps of this rank's N envs with π_old; observation statistics frozen meanwhile ----
-            t_rollout = time.perf_counter()
-            finished, clock = [], []  # (t, env, return) of this rank's finished episodes; rank 0's clock per step
-            with torch.no_grad():
-                for t in range(T):
-                    obs = obs_norm(obs_raw)
-                    params = policy(obs)
-                    action = sample(params)
-                    next_raw, reward, term, trunc, info = envs.step(to_env_action(action, act_space))
-                    done = term | trunc
-                    real_next = next_raw.copy()  # the true s_{t+1}: final obs where an episode just ended
-                    if "final_obs" in info:
-                        for i in np.flatnonzero(info["_final_obs"]):
-                            real_next[i] = info["final_obs"][i]
-                    raw_obs_buf[t], obs_buf[t], act_buf[t] = obs_raw, obs, action
-                    logp_buf[t] = log_prob(params, action)
-                    next_obs_buf[t] = obs_norm(real_next)
-                    rew_buf[t] = torch.as_tensor(reward)
-                    term_buf[t], done_buf[t] = torch.as_tensor(term), torch.as_tensor(done)
-                    ep_return += reward
-                    clock.append(time.perf_counter() - start - eval_time)
-                    for i in np.flatnonzero(done):
-                        finished.append((t, int(i), float(ep_return[i])))
-                        ep_return[i] = 0.0
-                    obs_raw = next_raw
+    def open_outputs(self) -> None:
+        """Rank 0 alone writes: the other ranks make no run folder, CSV or wandb run."""
+        if self.rank == 0:
+            super().open_outputs()
 
-                # ---- advantages: V of every s_t and of every true s_{t+1}, each in one batched call ----
-                values, next_values = value(obs_buf), value(next_obs_buf)
-                advantages, returns = compute_gae(rew_buf, values, next_values, term_buf, done_buf,
-                                                  args.gamma, args.gae_lambda)
-            t_rollout = time.perf_counter() - t_rollout
+    def log(self, iteration: int, stats: dict, note: str = "") -> None:
+        """Run.log on rank 0; the other ranks keep no log."""
+        if self.rank == 0:
+            super().log(iteration, stats, note)
 
-            # ---- global statistics: observations of every rank, Â normalised over every rank's batch ----
-            t_update, t_comm = time.perf_counter(), time.perf_counter()
-            if args.norm_obs:
-                raw = torch.as_tensor(raw_obs_buf.reshape(batch_size, obs_dim))
-                obs_norm.update(torch.cat(all_gather(raw)) if world > 1 else raw)
-            b_obs, b_act = obs_buf.reshape(batch_size, obs_dim), act_buf.reshape(batch_size, *act_shape)
-            b_logp, b_ret = logp_buf.reshape(-1), returns.reshape(-1)
-            b_adv = global_normalize(advantages.reshape(-1))
-            t_comm = time.perf_counter() - t_comm
-            with torch.no_grad():
-                old_out, old_log_std = policy(b_obs)  # π_old's outputs: unchanged since the rollout
-
-            # ---- update: every minibatch step averages the gradients of all ranks before Adam's step ----
-            stopped_early = False
-            for epoch in range(args.update_epochs):
-                for idx in torch.randperm(batch_size).split(minibatch_size):
-                    old = (old_out[idx], None if old_log_std is None else old_log_std[idx])
-                    loss, pg_loss, v_loss, ent, kl = ppo_loss(
-                        policy, value, b_obs[idx], b_act[idx], b_logp[idx], b_adv[idx], b_ret[idx], old,
-                        args.objective, beta, args.clip_coef, args.ent_coef, args.vf_coef)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    t0 = time.perf_counter()
-                    global_loss, global_kl = average_gradients(weights, torch.stack([loss, kl.mean()])).tolist()
-                    t_comm += time.perf_counter() - t0
-                    if not np.isfinite(global_loss):  # every rank sees the same value: all of them stop here
-                        raise ValueError(f"non-finite loss at iteration {iteration} (step {global_step}); "
-                                         "try a lower learning_rate or --norm-obs")
-                    pi_grad = nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
-                    v_grad = nn.utils.clip_grad_norm_(value.parameters(), args.max_grad_norm)
-                    optimizer.step()
-                    if args.kl_early_stop is not None and global_kl > args.kl_early_stop:
-                        stopped_early = True
-                        break
-                if stopped_early:
-                    break
-
-            # ---- β from the global mean KL after the update; episodes, and whether anyone asked to stop ----
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                kl_local = kl_divergence((old_out, old_log_std), policy(b_obs)).sum()
-            kl_sum_n = all_reduce_sum(torch.stack([kl_local.double(), torch.tensor(float(batch_size)).double()]))
-            kl_mean = float(kl_sum_n[0] / kl_sum_n[1])
-            beta_used = beta
-            if args.objective == "penalty":
-                beta = update_beta(beta, kl_mean, args.kl_target)
-            gathered = all_gather((finished, stop.is_set()))
-            t_comm += time.perf_counter() - t0
-            t_update = time.perf_counter() - t_update - t_comm
-            step0 = global_step
-            global_step += world * batch_size
-            for t, r, i, ret in sorted((t, r, i, ret) for r, (eps, _) in enumerate(gathered) for t, i, ret in eps):
-                curve.append([step0 + (t + 1) * N * world, clock[t], ret])
-                recent = (recent + [ret])[-20:]
-            interrupted = any(flag for _, flag in gathered)
-
-            # ---- logging (rank 0) ----
-            if args.eval_every and global_step >= next_eval:
-                next_eval += args.eval_every
-                if rank == 0:
-                    t0 = time.perf_counter()
-                    evals.append([global_step, float(np.mean(evaluate(policy, obs_norm, args.env,
-                                                                      args.eval_episodes, eval_seed)))])
-                    eval_time += time.perf_counter() - t0
-            if rank == 0:
-                elapsed = time.perf_counter() - start - eval_time
-                stats = {
-                    "global_step": global_step, "time_s": round(elapsed, 3), "iteration": iteration,
-                    "sps": int(global_step / elapsed), "mean_return": np.mean(recent) if recent else float("nan"),
-                    "episodes": len(curve), "learning_rate": lr, "policy_loss": pg_loss.item(),
-                    "value_loss": v_loss.item(), "entropy": ent.item(), "kl": kl_mean, "beta": beta_used,
-                    "next_beta": beta, "epochs_done": epoch + 1,
-                    "explained_variance": explained_variance(values.flatten(), returns.flatten()),
-                    "policy_grad_norm": float(pi_grad), "value_grad_norm": float(v_grad),
-                    "eval_mean_return": evals[-1][1] if evals else float("nan"), "world_size": world,
-                    "time_rollout": round(t_rollout, 5), "time_update": round(t_update, 5),
-                    "time_allreduce": round(t_comm, 5),
-                }
-                log.write(stats)
-                if wandb:
-                    wandb.log(stats, step=global_step)
-                now = time.perf_counter()
-                if now - last_print >= 1.0 or iteration == num_iterations:
-                    last_print = now
-                    print(f"step {global_step:>9,} | {stats['sps']:>6,} SPS | return {stats['mean_return']:9.2f} "
-                          f"(last {len(recent)}) | {elapsed:6.1f} s", flush=True)
-            if interrupted:
-                if rank == 0:
-                    print("\ninterrupted: stopping after evaluation" + (" and saving" if args.save_model else ""),
-                          flush=True)
-                break
-    finally:
-        envs.close()
-        if log:
-            log.close()
-
-    wall_s = time.perf_counter() - start - eval_time
-    checksums = all_gather(checksum(modules))  # the ranks' weights must be bit-identical
-    if rank != 0:
-        return None
-    video_dir = os.path.join(run_dir, "videos") if args.capture_video else None
-    returns = evaluate(policy, obs_norm, args.env, args.eval_episodes, eval_seed, video_dir, args.gif)
-    summary = {
-        "algo": ALGO, "env": args.env, "seed": args.seed, "world_size": world,
-        "eval_mean_return": float(np.mean(returns)), "eval_std_return": float(np.std(returns)),
-        "eval_returns": returns, "global_step": global_step, "wall_s": wall_s,
-        "sps": global_step / wall_s if wall_s > 0 else 0.0, "curve": curve, "evals": evals,
-        "best_eval_mean_return": max([float(np.mean(returns))] + [e[1] for e in evals]),
-        "interrupted": interrupted, "run_dir": run_dir, "beta": beta, "param_checksums": checksums,
-    }
-    if args.save_model:
-        summary["checkpoint"] = os.path.join(run_dir, f"{ALGO}.pt")
-        save_checkpoint(summary["checkpoint"], args, modules, {"global_step": global_step, "beta": beta})
-    if wandb:
-        wandb.log({"eval_mean_return": summary["eval_mean_return"]}, step=global_step)
-        wandb.finish()
-    ranks = f"{world} rank" + ("s" if world > 1 else "")
-    print(f"{ALGO} {args.env} seed {args.seed} ({ranks}): eval return {summary['eval_mean_return']:.2f} "
-          f"± {summary['eval_std_return']:.2f} over {args.eval_episodes} episodes | {global_step:,} steps "
-          f"in {wall_s:.1f} s ({summary['sps']:,.0f} SPS) | {run_dir}", flush=True)
-    return write_summary(args, summary)
-
-
-def write_summary(args: Args, summary: dict) -> dict:
-    """With --summary-json, write the summary there (rank 0), atomically; return it."""
-    if args.summary_json:
-        tmp = f"{args.summary_json}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(summary, f)
-        os.replace(tmp, args.summary_json)
-    return summary
+    def finish(self, envs, extra: dict | None = None, saved: dict | None = None) -> dict | None:
+        """Every rank's weight checksum; then, on rank 0, Run.finish and --summary-json (atomically). None on the
+        other ranks."""
+        checksums = all_gather(checksum(self.modules))  # the ranks' weights must be bit-identical
+        if self.rank != 0:
+            envs.close()
+            return None
+        extra = {**(extra or {}), "world_size": self.world, "param_checksums": checksums}
+        summary = super().finish(envs, extra, saved)
+        if self.args.summary_json:
+            with open(self.args.summary_json + ".tmp", "w") as f:
+                json.dump(summary, f)
+            os.replace(self.args.summary_json + ".tmp", self.args.summary_json)
+        return summary
 
 
 if __name__ == "__main__":
     try:
         train(parse_args())
     except ValueError as e:
-        multi = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        print(f"error: {'rank ' + os.environ['RANK'] + ': ' if multi else ''}{e}", file=sys.stderr)
+        rank = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        print(f"error: {rank}{e}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C: the first one stops every rank after the same iteration
         print("interrupted twice: stopped without evaluation", file=sys.stderr)
         sys.exit(130)

@@ -22,7 +22,8 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Literal, get_args, get_origin
 
 import gymnasium as gym
 import numpy as np
@@ -387,9 +388,14 @@ class Run:
         self.curve, self.evals, self.recent = [], [], []  # recent: the last 20 episode returns
         self.ep_return, self.global_step, self.interrupted = np.zeros(args.num_envs), 0, False
         self.eval_time, self.next_eval, self.wall_s = 0.0, args.eval_every, 0.0
+        self.batch_steps = args.num_envs * args.num_steps  # environment steps per iteration
         self.run_dir, self.csv, self.wandb = None, None, None
-        if args.eval_only:
-            return
+        if not args.eval_only:
+            self.open_outputs()
+
+    def open_outputs(self) -> None:
+        """Creates the run folder, progress.csv and, with --track, the wandb run."""
+        args = self.args
         base, n = f"runs/{args.env.replace('/', '-')}__{ALGO}__{args.seed}__{int(time.time())}", 0
         while True:  # a run started in the same second takes the next free -1, -2 … (mkdir is atomic)
             try:
@@ -497,7 +503,7 @@ class Run:
         self.csv_file.flush()
         if self.wandb:
             self.wandb.log(row, step=global_step)
-        last = global_step + self.args.num_envs * self.args.num_steps > self.args.total_timesteps
+        last = global_step + self.batch_steps > self.args.total_timesteps
         if time.perf_counter() - self.last_print >= 1.0 or last:
             self.last_print = time.perf_counter()
             line = f"step {global_step:>9,} | {row['sps']:>6,} SPS | return {row['mean_return']:9.2f}"
@@ -539,21 +545,24 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 def check_args(args) -> None:
     """Raise ValueError naming the first setting no run can use."""
-    fields = asdict(args)
+    values = asdict(args)
     counts = ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "vf_epochs")
     for name in (*counts, "learning_rate", "vf_learning_rate", "eval_episodes"):
-        if name in fields and not fields[name] > 0:
-            raise ValueError(f"{name} must be > 0, got {fields[name]}")
+        if name in values and not values[name] > 0:
+            raise ValueError(f"{name} must be > 0, got {values[name]}")
     for name in ("gamma", "gae_lambda"):
-        if not 0.0 <= fields[name] <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {fields[name]}")
+        if not 0.0 <= values[name] <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {values[name]}")
     batch = args.num_envs * args.num_steps
-    if batch % fields.get("num_minibatches", 1):
+    if batch % values.get("num_minibatches", 1):
         raise ValueError(f"num_envs*num_steps = {batch} is not divisible into num_minibatches = {args.num_minibatches}")
     if args.total_timesteps < batch:
         raise ValueError(f"total_timesteps {args.total_timesteps} is smaller than one batch ({batch})")
     if args.eval_only and not args.checkpoint:
         raise ValueError("--eval-only needs --checkpoint")
+    for field in fields(args):  # tyro checks a Literal flag's value; this checks Args built in Python too
+        if get_origin(field.type) is Literal and getattr(args, field.name) not in get_args(field.type):
+            raise ValueError(f"{field.name} must be one of {get_args(field.type)}, got {getattr(args, field.name)!r}")
 
 
 if __name__ == "__main__":

@@ -159,6 +159,14 @@ def test_bad_hyper_parameters_are_value_errors(algo, field, value, message):
         m.train(replace(m.parse_args([]), **{field: value}))
 
 
+@pytest.mark.parametrize("algo, field", [("vpg", "estimator"), ("dppo", "objective")])
+def test_a_choice_outside_its_literal_is_a_value_error(algo, field):
+    """tyro refuses such a flag; Args built in Python reach check_args, which refuses it too."""
+    m = load(algo)
+    with pytest.raises(ValueError, match=f"{field} must be one of"):
+        m.train(replace(m.parse_args([]), **{field: "nonsense"}))
+
+
 @pytest.mark.parametrize("algo", [a for a in ALGOS if "num_minibatches" in load(a).Args.__dataclass_fields__])
 def test_minibatches_must_divide_the_batch(algo):
     m = load(algo)

@@ -71,9 +71,10 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
     new_logits = torch.log(torch.tensor([[q0, 1 - q0]]))
     policy = lambda obs: (new_logits.expand(len(obs), 2), None)
     value = lambda obs: torch.zeros(len(obs))
+    args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5)
     loss, pg, v_loss, ent, kl_out = m.ppo_loss(
         policy, value, torch.zeros(1, 3), torch.tensor([0]), torch.log(torch.tensor([0.5])), torch.tensor([adv]),
-        torch.zeros(1), (torch.zeros(1, 2), None), objective, beta, 0.2, 0.0, 0.5)
+        torch.zeros(1), (torch.zeros(1, 2), None), beta, args)
     assert pg.item() == pytest.approx(-want, rel=1e-5)
     assert kl_out.item() == pytest.approx(kl, rel=1e-5)
     assert loss.item() == pytest.approx(-want, rel=1e-5)  # ent_coef 0 and V = R̂ = 0
@@ -123,8 +124,9 @@ def averaged_gradient(policy, value, batch, rows, objective: str, per_rank_norm:
     adv = batch["adv"][rows]
     adv = (adv - adv.mean()) / (adv.std() + 1e-8) if per_rank_norm else m.global_normalize(adv)
     old = tuple(None if p is None else p[rows] for p in batch["old"])
+    args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5)
     loss = m.ppo_loss(policy, value, batch["obs"][rows], batch["act"][rows], batch["logp_old"][rows], adv,
-                      batch["ret"][rows], old, objective, 0.7, 0.2, 0.01, 0.5)[0]
+                      batch["ret"][rows], old, 0.7, args)[0]
     weights = [*policy.parameters(), *value.parameters()]
     for w in weights:
         w.grad = None
@@ -187,7 +189,7 @@ def test_two_ranks_stay_bit_identical_and_only_rank_0_writes(tmp_path):
     assert sorted(os.listdir(tmp_path / "runs" / run)) == ["dppo.pt", "progress.csv"]
     header = (tmp_path / "runs" / run / "progress.csv").read_text().splitlines()[0].split(",")
     assert {"time_rollout", "time_update", "time_allreduce", "world_size"} <= set(header)
-    assert r.stdout.count("eval return") == 1 and "(2 ranks)" in r.stdout
+    assert r.stdout.count("eval return") == 1 and "| 2 ranks |" in r.stdout
     state = torch.load(tmp_path / "runs" / run / "dppo.pt", weights_only=True)
     assert state["algo"] == "dppo" and state["global_step"] == 1024
 
