@@ -253,9 +253,11 @@ def kl_divergence(p, q) -> torch.Tensor:
 
 
 def update_beta(beta: float, kl: float, kl_target: float) -> float:
-    """The PPO paper's rule on the global mean KL d: d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β;
-    then kept in [BETA_MIN, BETA_MAX]."""
-    beta = beta / 2 if kl < kl_target / 1.5 else beta * 2 if kl > 1.5 * kl_target else beta
+    """The PPO rule on the mean KL d: β/2 if d < d_targ/1.5, 2β if d > 1.5·d_targ, clamped to [BETA_MIN, BETA_MAX]."""
+    if kl < kl_target / 1.5:
+        beta = beta / 2
+    elif kl > 1.5 * kl_target:
+        beta = beta * 2
     return float(min(max(beta, BETA_MIN), BETA_MAX))
 
 

@@ -30,15 +30,18 @@ def torchrun(*argv, cwd, nproc=2, timeout=600):
 # ---------------------------------------------------------------------------------------------
 # The maths, in one process
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("beta, kl, want", [
-    (1.0, 0.001, 0.5),     # d < d_targ/1.5: halve
-    (1.0, 0.0066, 0.5),    # just below 0.01/1.5
-    (1.0, 0.007, 1.0),     # inside [d_targ/1.5, 1.5·d_targ]: keep
-    (1.0, 0.015, 1.0),     # the upper edge is still inside
-    (1.0, 0.016, 2.0),     # d > 1.5·d_targ: double
-    (m.BETA_MAX, 1.0, m.BETA_MAX),   # bounded above
-    (m.BETA_MIN, 0.0, m.BETA_MIN),   # bounded below
-])
+@pytest.mark.parametrize(
+    "beta, kl, want",
+    [
+        (1.0, 0.001, 0.5),  # d < d_targ/1.5: halve
+        (1.0, 0.0066, 0.5),  # just below 0.01/1.5
+        (1.0, 0.007, 1.0),  # inside [d_targ/1.5, 1.5·d_targ]: keep
+        (1.0, 0.015, 1.0),  # the upper edge is still inside
+        (1.0, 0.016, 2.0),  # d > 1.5·d_targ: double
+        (m.BETA_MAX, 1.0, m.BETA_MAX),  # bounded above
+        (m.BETA_MIN, 0.0, m.BETA_MIN),  # bounded below
+    ],
+)
 def test_update_beta_follows_the_ppo_rule(beta, kl, want):
     assert m.update_beta(beta, kl, kl_target=0.01) == pytest.approx(want)
 
@@ -46,22 +49,30 @@ def test_update_beta_follows_the_ppo_rule(beta, kl, want):
 def test_kl_divergence_matches_torch_distributions():
     g = torch.Generator().manual_seed(0)
     p, q = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
-    want = torch.distributions.kl_divergence(torch.distributions.Categorical(logits=p),
-                                             torch.distributions.Categorical(logits=q))
+    want = torch.distributions.kl_divergence(
+        torch.distributions.Categorical(logits=p), torch.distributions.Categorical(logits=q)
+    )
     torch.testing.assert_close(m.kl_divergence((p, None), (q, None)), want)
     mp, mq, sp, sq = (torch.randn(6, 2, generator=g) for _ in range(4))
-    normal = lambda mu, ls: torch.distributions.Independent(torch.distributions.Normal(mu, ls.exp()), 1)
-    torch.testing.assert_close(m.kl_divergence((mp, sp), (mq, sq)),
-                               torch.distributions.kl_divergence(normal(mp, sp), normal(mq, sq)))
+
+    def normal(mu, ls):
+        return torch.distributions.Independent(torch.distributions.Normal(mu, ls.exp()), 1)
+
+    torch.testing.assert_close(
+        m.kl_divergence((mp, sp), (mq, sq)), torch.distributions.kl_divergence(normal(mp, sp), normal(mq, sq))
+    )
 
 
-@pytest.mark.parametrize("objective, ratio, adv, want", [
-    ("clip", 1.5, 2.0, 2.4),       # Â > 0, r > 1+ε: clipped at (1+ε)·Â
-    ("clip", 0.5, -2.0, -1.6),     # Â < 0, r < 1−ε: clipped at (1−ε)·Â
-    ("clip", 1.5, -2.0, -3.0),     # Â < 0, r > 1+ε: min keeps the unclipped r·Â
-    ("penalty", 1.5, 2.0, None),   # r·Â − β·KL, no clip
-    ("penalty", 0.5, -2.0, None),
-])
+@pytest.mark.parametrize(
+    "objective, ratio, adv, want",
+    [
+        ("clip", 1.5, 2.0, 2.4),  # Â > 0, r > 1+ε: clipped at (1+ε)·Â
+        ("clip", 0.5, -2.0, -1.6),  # Â < 0, r < 1−ε: clipped at (1−ε)·Â
+        ("clip", 1.5, -2.0, -3.0),  # Â < 0, r > 1+ε: min keeps the unclipped r·Â
+        ("penalty", 1.5, 2.0, None),  # r·Â − β·KL, no clip
+        ("penalty", 0.5, -2.0, None),
+    ],
+)
 def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
     """ppo_loss's policy term on one state: π_old = (½, ½) over 2 actions, π_θ(0) = ½·r, action 0 taken."""
     q0, beta = 0.5 * ratio, 0.7
@@ -69,12 +80,26 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
     if want is None:
         want = ratio * adv - beta * kl
     new_logits = torch.log(torch.tensor([[q0, 1 - q0]]))
-    policy = lambda obs: (new_logits.expand(len(obs), 2), None)
-    value = lambda obs: torch.zeros(len(obs))
+
+    def policy(obs):
+        return (new_logits.expand(len(obs), 2), None)
+
+    def value(obs):
+        return torch.zeros(len(obs))
+
     args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5)
     loss, pg, v_loss, ent, kl_out = m.ppo_loss(
-        policy, value, torch.zeros(1, 3), torch.tensor([0]), torch.log(torch.tensor([0.5])), torch.tensor([adv]),
-        torch.zeros(1), (torch.zeros(1, 2), None), beta, args)
+        policy,
+        value,
+        torch.zeros(1, 3),
+        torch.tensor([0]),
+        torch.log(torch.tensor([0.5])),
+        torch.tensor([adv]),
+        torch.zeros(1),
+        (torch.zeros(1, 2), None),
+        beta,
+        args,
+    )
     assert pg.item() == pytest.approx(-want, rel=1e-5)
     assert kl_out.item() == pytest.approx(kl, rel=1e-5)
     assert loss.item() == pytest.approx(-want, rel=1e-5)  # ent_coef 0 and V = R̂ = 0
@@ -113,7 +138,7 @@ def fixed_problem(discrete: bool):
         act = m.sample(old_params)
         logp_old = m.log_prob(old_params, act)
     adv = torch.randn(N_FIXED, generator=g, dtype=torch.float64)
-    adv[N_FIXED // 2:] = 3.0 * adv[N_FIXED // 2:] + 2.0
+    adv[N_FIXED // 2 :] = 3.0 * adv[N_FIXED // 2 :] + 2.0
     ret = torch.randn(N_FIXED, generator=g, dtype=torch.float64)
     return policy, value, dict(obs=obs, act=act, logp_old=logp_old, adv=adv, ret=ret, old=old_params)
 
@@ -125,8 +150,18 @@ def averaged_gradient(policy, value, batch, rows, objective: str, per_rank_norm:
     adv = (adv - adv.mean()) / (adv.std() + 1e-8) if per_rank_norm else m.global_normalize(adv)
     old = tuple(None if p is None else p[rows] for p in batch["old"])
     args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5)
-    loss = m.ppo_loss(policy, value, batch["obs"][rows], batch["act"][rows], batch["logp_old"][rows], adv,
-                      batch["ret"][rows], old, 0.7, args)[0]
+    loss = m.ppo_loss(
+        policy,
+        value,
+        batch["obs"][rows],
+        batch["act"][rows],
+        batch["logp_old"][rows],
+        adv,
+        batch["ret"][rows],
+        old,
+        0.7,
+        args,
+    )[0]
     weights = [*policy.parameters(), *value.parameters()]
     for w in weights:
         w.grad = None
@@ -175,8 +210,24 @@ def test_two_ranks_average_to_the_whole_batch_gradient(tmp_path):
 # Real training with 2 ranks
 # ---------------------------------------------------------------------------------------------
 def test_two_ranks_stay_bit_identical_and_only_rank_0_writes(tmp_path):
-    r = torchrun(DPPO, "--env", "Pendulum-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "1024",
-                 "--eval-episodes", "2", "--norm-obs", "--save-model", "--summary-json", "s.json", cwd=tmp_path)
+    r = torchrun(
+        DPPO,
+        "--env",
+        "Pendulum-v1",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "64",
+        "--total-timesteps",
+        "1024",
+        "--eval-episodes",
+        "2",
+        "--norm-obs",
+        "--save-model",
+        "--summary-json",
+        "s.json",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["world_size"] == 2 and s["global_step"] == 1024  # 4 iterations of 2 ranks × 2 envs × 64 steps
@@ -196,9 +247,27 @@ def test_two_ranks_stay_bit_identical_and_only_rank_0_writes(tmp_path):
 
 def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path):
     """Each rank sees the all-reduced KL, so all stop after the same minibatch (a disagreement would hang)."""
-    r = torchrun(DPPO, "--env", "CartPole-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "768",
-                 "--eval-episodes", "1", "--objective", "clip", "--kl-early-stop", "1e-12", "--summary-json", "s.json",
-                 cwd=tmp_path, timeout=300)
+    r = torchrun(
+        DPPO,
+        "--env",
+        "CartPole-v1",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "64",
+        "--total-timesteps",
+        "768",
+        "--eval-episodes",
+        "1",
+        "--objective",
+        "clip",
+        "--kl-early-stop",
+        "1e-12",
+        "--summary-json",
+        "s.json",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["param_checksums"][0] == s["param_checksums"][1]
@@ -220,9 +289,24 @@ def test_an_error_under_torchrun_is_one_line_per_rank(tmp_path):
 
 
 def test_ctrl_c_under_torchrun_stops_every_rank_and_rank_0_saves(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", DPPO,
-           "--env", "Pendulum-v1", "--total-timesteps", "10000000", "--save-model", "--eval-episodes", "2",
-           "--summary-json", "s.json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        DPPO,
+        "--env",
+        "Pendulum-v1",
+        "--total-timesteps",
+        "10000000",
+        "--save-model",
+        "--eval-episodes",
+        "2",
+        "--summary-json",
+        "s.json",
+    ]
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = p.stdout.readline()
     assert first.startswith("step"), first + p.stderr.read()

@@ -17,4 +17,5 @@ def test_default_flags_learn_the_task(algo, env, in_tmp):
     m = load(algo)
     summary = m.train(m.parse_args(["--env", env, "--seed", "1"]))
     assert summary["eval_mean_return"] >= THRESHOLDS[env], (
-        f"{algo} on {env}: eval {summary['eval_mean_return']:.1f} < {THRESHOLDS[env]}")
+        f"{algo} on {env}: eval {summary['eval_mean_return']:.1f} < {THRESHOLDS[env]}"
+    )
