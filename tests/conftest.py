@@ -1,7 +1,11 @@
 """Shared test fixtures: the algorithm files present, small test environments, short-run flags."""
 
+import concurrent.futures
+import glob
 import importlib
 import os
+import signal
+import subprocess
 import sys
 
 import gymnasium as gym
@@ -14,6 +18,46 @@ sys.path.insert(0, ROOT)
 # Every algorithm file at the top level; a missing one fails test_shared_helpers rather than shrinking the list.
 # dppo runs here as one process (world size 1, no launcher); tests/test_dppo.py adds what needs torchrun.
 ALGOS = ["vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo"]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (torchrun starts its ranks in process groups of their own, so
+    killing a process group would miss them)."""
+    children: dict[int, list[int]] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.split("/")[2]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(p: subprocess.Popen) -> None:
+    """SIGKILL a started process and everything it started (collected first: orphans would be re-parented)."""
+    for pid in [*descendants(p.pid), p.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait()
+
+
+def read_line(p: subprocess.Popen, timeout: float) -> str:
+    """The next line of p's stdout, or TimeoutError: a silent child must not hang the test."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(p.stdout.readline)
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            kill_tree(p)  # closes the pipe, so the reading thread ends too
+            raise
 
 
 def load(algo: str):

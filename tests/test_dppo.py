@@ -15,7 +15,7 @@ import torch
 
 import dppo as m
 from benchmarks.run import THRESHOLDS
-from conftest import ROOT, short_flags
+from conftest import ROOT, kill_tree, read_line, short_flags
 
 DPPO = os.path.join(ROOT, "dppo.py")
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -24,7 +24,12 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 def torchrun(*argv, cwd, nproc=2, timeout=600):
     """`torchrun --standalone --nproc-per-node N …`: a local rendezvous on a free loopback port."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), *argv]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    finally:
+        kill_tree(p)  # the ranks too, whatever happened
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,10 +313,13 @@ def test_ctrl_c_under_torchrun_stops_every_rank_and_rank_0_saves(tmp_path):
         "s.json",
     ]
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = p.stdout.readline()
-    assert first.startswith("step"), first + p.stderr.read()
-    p.send_signal(signal.SIGINT)  # torchrun forwards it to both ranks
-    out, err = p.communicate(timeout=120)
+    try:
+        first = read_line(p, timeout=180)
+        assert first.startswith("step"), first
+        p.send_signal(signal.SIGINT)  # torchrun forwards it to both ranks
+        out, err = p.communicate(timeout=120)
+    finally:
+        kill_tree(p)
     assert "interrupted" in out and "eval return" in out, err[-3000:]
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["interrupted"] and s["param_checksums"][0] == s["param_checksums"][1]
