@@ -60,6 +60,12 @@ def read_line(p: subprocess.Popen, timeout: float) -> str:
             raise
 
 
+def run_script(name: str, *argv, cwd, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """`python ROOT/name ARGV…` in `cwd`, output captured; one process, so subprocess.run's timeout kills it all."""
+    cmd = [sys.executable, os.path.join(ROOT, name), *argv]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def load(algo: str):
     return importlib.import_module(algo)
 

@@ -13,18 +13,11 @@ from dataclasses import asdict, replace
 import pytest
 import torch
 
-from conftest import ALGOS, ROOT, kill_tree, load, read_line, short_flags
+from conftest import ALGOS, ROOT, kill_tree, load, read_line, run_script, short_flags
 
 
-def cli(algo, *argv, cwd, env=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, f"{algo}.py"), *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def cli(algo, *argv, cwd, env=None):
+    return run_script(f"{algo}.py", *argv, cwd=cwd, env=env)
 
 
 def short_args(algo, *extra, env="CartPole-v1"):
@@ -335,15 +328,8 @@ def gif_frames(path) -> int:
         return im.n_frames
 
 
-def watch_cli(*argv, cwd, env=None):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "watch.py"), *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def watch_cli(*argv, cwd):
+    return run_script("watch.py", *argv, cwd=cwd)
 
 
 def test_watch_replays_the_evaluation_episodes_of_any_file(algo, in_tmp):

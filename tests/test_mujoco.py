@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, load
+from conftest import load, run_script
 
 THRESHOLD = 950.0  # InvertedPendulum-v5's best possible return is 1000 (1000 steps upright)
 
@@ -35,14 +35,7 @@ def test_missing_mujoco_names_the_install_command(in_tmp, monkeypatch):
 
 
 def run_cli(args: list[str], env: dict, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "ppo_clip.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_script("ppo_clip.py", *args, cwd=cwd, env=env)
 
 
 def test_gif_of_a_mujoco_env_on_a_headless_machine(tmp_path):
@@ -67,14 +60,7 @@ def test_gif_of_a_mujoco_env_on_a_headless_machine(tmp_path):
     )
     assert p.returncode == 0, p.stderr
     (ckpt,) = tmp_path.glob("runs/*/ppo_clip.pt")
-    p = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "watch.py"), str(ckpt), "--episodes", "1", "--no-video", "--gif", "ip.gif"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = run_script("watch.py", str(ckpt), "--episodes", "1", "--no-video", "--gif", "ip.gif", cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stderr
     from PIL import Image
 

@@ -33,27 +33,34 @@ if "Test/Counter-v0" not in gym.registry:
 
 
 class Recorder:
-    """Stands in for the run's logger: counts steps and keeps the returns of finished episodes."""
+    """Stands in for the run's logger: counts the steps reported to it."""
 
     def __init__(self, args):
-        self.args, self.steps, self.returns = args, 0, []
+        self.args, self.steps = args, 0
 
     def record_step(self, reward, done):
         self.steps += len(reward)
 
 
+def rollout(algo: str, num_envs: int, num_steps: int):
+    """One collect_rollout of `algo` on Test/Counter-v0, statistics off: (batch, last observation, recorder)."""
+    m = load(algo)
+    args = m.Args(env="Test/Counter-v0", num_envs=num_envs, num_steps=num_steps)
+    torch.manual_seed(0)
+    envs = m.make_envs(args.env, num_envs)
+    obs, _ = envs.reset(seed=list(range(num_envs)))
+    policy = m.Policy(2, envs.single_action_space, args.hidden_sizes, args.log_std_init)
+    run = Recorder(args)
+    batch, last = m.collect_rollout(
+        envs, policy, m.ObsNorm(2, enabled=False), m.RewardScale(False, args.gamma, num_envs), obs, run
+    )
+    envs.close()
+    return batch, last, run
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_a_truncated_step_keeps_its_final_observation(algo):
-    m = load(algo)
-    args = m.Args(env="Test/Counter-v0", num_envs=2, num_steps=7)
-    torch.manual_seed(0)
-    envs = m.make_envs(args.env, args.num_envs)
-    obs, _ = envs.reset(seed=[0, 1])
-    policy = m.Policy(2, envs.single_action_space, args.hidden_sizes, args.log_std_init)
-    obs_norm = m.ObsNorm(2, enabled=False)
-    extra = [m.RewardScale(False, args.gamma, 2)] if hasattr(m, "RewardScale") else []
-    run = Recorder(args)
-    batch, last = m.collect_rollout(envs, policy, obs_norm, *extra, obs, run)
+    batch, last, run = rollout(algo, num_envs=2, num_steps=7)
     t = np.arange(7) % 3  # step t of an episode, then [t + 1, e] follows; e = t // 3
     want_obs = np.stack([t, np.arange(7) // 3], 1)
     want_next = np.stack([t + 1, np.arange(7) // 3], 1)  # the final obs [3, e] at every truncation, not [0, e + 1]
@@ -65,21 +72,13 @@ def test_a_truncated_step_keeps_its_final_observation(algo):
     np.testing.assert_array_equal(batch["reward"][:, 0].numpy(), t + 1)
     np.testing.assert_array_equal(last, [[1.0, 2.0], [1.0, 2.0]])
     assert run.steps == 14
-    envs.close()
 
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_the_final_observation_reaches_the_advantage(algo):
     """With V(s) = s[0] and r = t, the truncated step's δ bootstraps from V([3, e]) = 3, not V([0, e + 1]) = 0."""
-    m = load(algo)
-    args = m.Args(env="Test/Counter-v0", num_envs=1, num_steps=3)
-    envs = m.make_envs(args.env, 1)
-    obs, _ = envs.reset(seed=[0])
-    policy = m.Policy(2, envs.single_action_space, args.hidden_sizes, args.log_std_init)
-    extra = [m.RewardScale(False, args.gamma, 1)] if hasattr(m, "RewardScale") else []
-    batch, _ = m.collect_rollout(envs, policy, m.ObsNorm(2, enabled=False), *extra, obs, Recorder(args))
+    batch, _, _ = rollout(algo, num_envs=1, num_steps=3)
     v, v_next = batch["obs"][..., 0], batch["next_obs"][..., 0]
-    adv, _ = m.compute_gae(batch["reward"], v, v_next, batch["term"], batch["done"], 0.5, 1.0)
+    adv, _ = load(algo).compute_gae(batch["reward"], v, v_next, batch["term"], batch["done"], 0.5, 1.0)
     # δ_2 = r_2 + γ·V(final) − V(s_2) = 3 + 0.5·3 − 2 = 2.5 is the last step's advantage
     assert adv[2, 0].item() == pytest.approx(2.5)
-    envs.close()
