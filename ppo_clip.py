@@ -133,9 +133,7 @@ class ObsNorm(nn.Module):
 
     def forward(self, obs) -> torch.Tensor:
         obs = torch.as_tensor(obs, dtype=torch.float32)
-        if not self.enabled:
-            return obs
-        return ((obs - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-10, 10).float()
+        return ((obs - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-10, 10).float() if self.enabled else obs
 
     def update(self, batch) -> None:
         """Merge the batch's mean and variance into the running ones (Chan et al.'s parallel formula)."""
@@ -237,11 +235,9 @@ def collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run) -> tuple
     from. next_obs[t] is the true s_{t+1}: where an episode ended at t, the env has already reset (SAME_STEP
     autoreset) and s_{t+1} is info["final_obs"]. raw_obs and disc_return feed the statistics after the rollout."""
     T, N, obs_dim = run.args.num_steps, envs.num_envs, obs_raw.shape[1]
-    batch = {"raw_obs": np.zeros((T, N, obs_dim)), "disc_return": np.zeros((T, N))}
-    batch.update(obs=torch.zeros(T, N, obs_dim), next_obs=torch.zeros(T, N, obs_dim))
-    batch["act"] = torch.zeros((T, N, *envs.single_action_space.shape))  # () for Discrete
-    for key in ("logp", "reward", "term", "done"):
-        batch[key] = torch.zeros(T, N)
+    batch = {key: torch.zeros(T, N) for key in ("logp", "reward", "term", "done")}
+    batch.update(obs=torch.zeros(T, N, obs_dim), next_obs=torch.zeros(T, N, obs_dim), raw_obs=np.zeros((T, N, obs_dim)))
+    batch.update(act=torch.zeros((T, N, *envs.single_action_space.shape)), disc_return=np.zeros((T, N)))  # act: (T, N)
     for t in range(T):
         obs = obs_norm(obs_raw)
         params = policy(obs)
@@ -317,7 +313,7 @@ def train(args: Args) -> dict:
     optimizer = torch.optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=True)
     num_iterations = args.total_timesteps // (args.num_envs * args.num_steps)
     obs_raw, _ = envs.reset(seed=[args.seed + i for i in range(args.num_envs)])
-    with run.training(envs):  # Ctrl-C ends training cleanly; the final evaluation and saving follow
+    with run.training():  # Ctrl-C ends training cleanly; the final evaluation and saving follow
         for iteration in range(1, num_iterations + 1):
             lr = args.learning_rate * (1 - (iteration - 1) / num_iterations if args.anneal_lr else 1.0)
             for group in optimizer.param_groups:
@@ -345,16 +341,14 @@ def train(args: Args) -> dict:
 # folder and its logs, evaluation, the command line. A reader of the algorithm can stop here.
 # =============================================================================================
 def make_env(env_id: str, **kwargs) -> gym.Env:
-    """gym.make, with its errors (unknown id, missing Box2D/MuJoCo …) turned into one-line ValueErrors."""
+    """gym.make, with any failure (unknown id, missing package, a simulator that cannot start) as a one-line error."""
     try:
         return gym.make(env_id, **kwargs)
-    except (gym.error.Error, ImportError) as e:
-        hint = " (here: pip install -r requirements-mujoco.txt)" if "mujoco" in str(e).lower() else ""
-        raise ValueError(f"cannot make env {env_id!r}: {str(e).splitlines()[0]}{hint}") from None
-    except Exception as e:  # a simulator that cannot start (e.g. no MUJOCO_GL backend): one line, not a wall
-        gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if "MUJOCO_GL" in os.environ else ""
-        first_line = (str(e) or "?").splitlines()[0]
-        raise ValueError(f"cannot make env {env_id!r}{gl}: {type(e).__name__}: {first_line}") from None
+    except Exception as e:
+        why, known = (str(e) or type(e).__name__).splitlines()[0], isinstance(e, gym.error.Error | ImportError)
+        hint = " (here: pip install -r requirements-mujoco.txt)" if known and "mujoco" in why.lower() else ""
+        gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if not known and "MUJOCO_GL" in os.environ else ""
+        raise ValueError(f"cannot make env {env_id!r}{gl}: {why}{hint}") from None
 
 
 def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
@@ -385,7 +379,7 @@ class Run:
     def __init__(self, args, modules: dict):
         self.args, self.modules = args, modules
         self.checkpoint = self.load(args.checkpoint) if args.checkpoint else {}
-        self.curve, self.evals, self.recent = [], [], []  # recent: the last 20 episode returns
+        self.curve, self.evals = [], []  # curve: [step, clock, return] per finished episode; evals: [step, mean]
         self.ep_return, self.global_step, self.interrupted = np.zeros(args.num_envs), 0, False
         self.eval_time, self.next_eval, self.wall_s = 0.0, args.eval_every, 0.0
         self.batch_steps = args.num_envs * args.num_steps  # environment steps per iteration
@@ -411,9 +405,7 @@ class Run:
 
                 where = dict(project=args.wandb_project, entity=args.wandb_entity, dir=self.run_dir)
                 self.wandb = wandb.init(name=os.path.basename(self.run_dir), config=asdict(args), **where)
-            except ImportError:
-                raise ValueError("--track needs wandb: pip install wandb") from None
-            except Exception as e:  # no login, no network …
+            except Exception as e:  # not installed, no login, no network …
                 why = str(e).splitlines()[0]
                 raise ValueError(f"wandb could not start ({why}); try WANDB_MODE=offline") from None
 
@@ -427,15 +419,12 @@ class Run:
         """Loads `path` into the modules; ValueError if it is missing, unreadable, or for another algo/env/shape."""
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ValueError(f"checkpoint not found: {path}") from None
-        except Exception as e:  # any other failure to unpickle means the same to the user
-            why = f"(truncated or not a checkpoint): {type(e).__name__}"
-            raise ValueError(f"cannot read checkpoint {path} {why}") from None
-        want = (ALGO, self.args.env)
-        if not isinstance(state, dict) or (state.get("algo"), state.get("env")) != want:
-            got = (state.get("algo"), state.get("env")) if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"checkpoint {path} is for {got}, not {want}")
+        except Exception as e:  # any failure to unpickle means the same to the user
+            why = "not found" if isinstance(e, FileNotFoundError) else f"unreadable (truncated?): {type(e).__name__}"
+            raise ValueError(f"cannot read checkpoint {path}: {why}") from None
+        got = (state.get("algo"), state.get("env")) if isinstance(state, dict) else type(state).__name__
+        if got != (ALGO, self.args.env):
+            raise ValueError(f"checkpoint {path} is for {got}, not {(ALGO, self.args.env)}")
         try:
             for name, module in self.modules.items():
                 module.load_state_dict(state[name])
@@ -447,8 +436,8 @@ class Run:
         return time.perf_counter() - self.start - self.eval_time
 
     @contextlib.contextmanager
-    def training(self, envs):
-        """Times the training loop; Ctrl-C inside it ends training cleanly. Closes the envs and the log."""
+    def training(self):
+        """Times the training loop; Ctrl-C inside it ends training cleanly. Closes the log (finish closes the envs)."""
         self.start = self.last_print = time.perf_counter()
         try:
             yield
@@ -456,7 +445,6 @@ class Run:
             self.interrupted, saving = True, " and saving" if self.args.save_model else ""
             print(f"\ninterrupted: stopping after evaluation{saving}", flush=True)
         finally:
-            envs.close()
             self.csv_file.close()
             self.wall_s = self.clock()
 
@@ -466,7 +454,6 @@ class Run:
         self.ep_return += reward
         for i in np.flatnonzero(done):
             self.curve.append([global_step, self.clock(), float(self.ep_return[i])])
-            self.recent = (self.recent + [float(self.ep_return[i])])[-20:]
             self.ep_return[i] = 0.0
 
     @torch.no_grad()
@@ -492,7 +479,7 @@ class Run:
             self.evals.append([global_step, float(np.mean(self.evaluate()))])
             self.next_eval += self.args.eval_every
             self.eval_time += time.perf_counter() - t0
-        elapsed, recent = self.clock(), self.recent
+        elapsed, recent = self.clock(), [episode[2] for episode in self.curve[-20:]]
         row = {"global_step": global_step, "time_s": round(elapsed, 3), "iteration": iteration}
         row.update(sps=int(global_step / elapsed), mean_return=np.mean(recent) if recent else np.nan)
         row.update(episodes=len(self.curve), **stats, eval_mean_return=self.evals[-1][1] if self.evals else np.nan)
@@ -512,8 +499,7 @@ class Run:
     def finish(self, envs, extra: dict | None = None, saved: dict | None = None) -> dict:
         """The final evaluation, the summary (+ extra) and, with --save-model, the checkpoint (+ saved)."""
         args, extra, steps, wall_s = self.args, extra or {}, self.global_step, self.wall_s
-        if args.eval_only:
-            envs.close()
+        envs.close()
         returns = self.evaluate()
         mean, sps = float(np.mean(returns)), steps / wall_s if wall_s > 0 else 0.0
         summary = {"algo": ALGO, "env": args.env, "seed": args.seed, "eval_mean_return": mean}

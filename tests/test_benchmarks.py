@@ -4,6 +4,8 @@ for both suites (once as `python benchmarks/run.py`), and short real peer runs."
 
 import json
 import math
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -236,6 +238,11 @@ FAKE_ALGO = textwrap.dedent("""
 """)
 
 
+def runs_folders(*dirs) -> dict:
+    """What runs/ holds in each folder (None: no runs/): a benchmark must leave every one of them as it was."""
+    return {str(d): sorted(os.listdir(d / "runs")) if (d / "runs").exists() else None for d in dirs}
+
+
 def fake_repo(tmp_path, **returns):
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -246,13 +253,15 @@ def fake_repo(tmp_path, **returns):
 
 def test_main_classic_end_to_end_with_fake_algos(tmp_path, monkeypatch):
     repo, out = fake_repo(tmp_path, ppo_clip=500.0, vpg=100.0, dppo=500.0), tmp_path / "out"
+    watched = (repo, tmp_path, pathlib.Path.cwd(), bench.ROOT)  # the fake repo, the script's cwd, pytest's, ours
+    before = runs_folders(*watched)
     monkeypatch.chdir(tmp_path)
     argv = ["--root", str(repo), "--out", str(out), "--envs", "CartPole-v1", "--seeds", "1", "2", "--workers", "2"]
     script = subprocess.run([sys.executable, str(bench.ROOT / "benchmarks" / "run.py"), *argv], capture_output=True)
     assert script.returncode == 1, script.stderr  # vpg misses 475
     printed = script.stdout.decode()
     assert "FAILED cells:\nvpg on CartPole-v1" in printed and "chatter" not in printed and "[6/6] dppo" in printed
-    assert not (repo / "runs").exists() and not (tmp_path / "runs").exists()
+    assert runs_folders(*watched) == before  # each fake run wrote runs/x in its own temporary folder
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"meta", "thresholds", "known_shortfalls", "startup_s", "cells", "runs"}
     assert [(r["algo"], r["seed"]) for r in results["runs"]] == [
@@ -273,6 +282,8 @@ def test_main_classic_end_to_end_with_fake_algos(tmp_path, monkeypatch):
 
 def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
     repo, out = fake_repo(tmp_path, ppo_clip=5000.0, trpo=100.0), tmp_path / "out"
+    watched = (repo, tmp_path, pathlib.Path.cwd(), bench.ROOT)  # in-process: pytest's cwd is the benchmark's
+    before = runs_folders(*watched)
     (repo / "dppo.py").write_text("raise SystemExit('dppo must not run with --mujoco')")
     assert bench.main(["--root", str(repo), "--out", str(out), "--mujoco", "--seeds", "1", "2", "--workers", "2"]) == 1
     printed = capfd.readouterr().out
@@ -288,6 +299,7 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
         f"curve_{e}_{x}.png" for e in suites.MUJOCO_ENVS for x in ("steps", "seconds", "evals")
     }
     assert not (out / "results.json").exists()  # the classic files are not touched
+    assert runs_folders(*watched) == before
 
 
 @pytest.mark.parametrize(

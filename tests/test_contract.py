@@ -198,7 +198,7 @@ def test_checkpoint_round_trip_and_errors(algo, in_tmp):
     ev = m.train(short_args(algo, "--checkpoint", path, "--eval-only", env="Pendulum-v1"))
     assert ev["eval_mean_return"] == s["eval_mean_return"]  # same weights, same eval seeds
 
-    with pytest.raises(ValueError, match="checkpoint not found"):
+    with pytest.raises(ValueError, match="cannot read checkpoint nope.pt: not found"):
         m.train(short_args(algo, "--checkpoint", "nope.pt", "--eval-only", env="Pendulum-v1"))
     with pytest.raises(ValueError, match="not .*CartPole-v1"):
         m.train(short_args(algo, "--checkpoint", path, "--eval-only", env="CartPole-v1"))
@@ -237,6 +237,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders(algo, in_tmp, mon
 
 
 def test_ctrl_c_stops_cleanly_and_saves(algo, tmp_path):
+    """Started with SIGINT ignored, as `cmd &` in a script starts it: the program restores Ctrl-C itself."""
     p = subprocess.Popen(
         [
             sys.executable,
@@ -253,6 +254,7 @@ def test_ctrl_c_stops_cleanly_and_saves(algo, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         first = read_line(p, timeout=120)  # the first progress line: training is under way
