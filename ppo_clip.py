@@ -15,6 +15,7 @@ Paper: Schulman et al., 2017, "Proximal Policy Optimization Algorithms", arXiv:1
     python ppo_clip.py --help                         # every flag, with the values for --env
 """
 
+import argparse
 import contextlib
 import csv
 import os
@@ -62,7 +63,9 @@ class Args:
     wandb_project: str = "policy-gradients"  # wandb project
     wandb_entity: str | None = None  # wandb entity (team or user); None uses your default
     save_model: bool = False  # write {algo}.pt to the run folder at the end (and on Ctrl-C); watch.py films it
-    checkpoint: str | None = None  # load weights and normalisation statistics from this checkpoint before training
+    save_every: int = 0  # write the run's checkpoint.pt (all --resume needs) every this many steps and at the end
+    resume: str | None = None  # continue the run of this checkpoint.pt (or run folder) in its folder, where it stopped
+    checkpoint: str | None = None  # start a new run from this checkpoint's weights and statistics, or evaluate it
     eval_only: bool = False  # with --checkpoint: only evaluate the loaded policy, do not train
     torch_deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same result
     torch_threads: int = 1  # torch intra-op threads; these networks are too small to gain from more
@@ -70,6 +73,7 @@ class Args:
 
 # Per-env defaults, applied before explicit flags (which win); README's "Default hyper-parameters" says why.
 MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
+MUJOCO.update(save_every=100_000)
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, num_minibatches=8),
     "Pendulum-v1": dict(total_timesteps=150_000, learning_rate=1e-3, num_minibatches=8, gamma=0.9),
@@ -306,16 +310,17 @@ def train(args: Args) -> dict:
     policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
     value = Value(obs_dim, args.hidden_sizes)
     obs_norm, reward_scale = ObsNorm(obs_dim, args.norm_obs), RewardScale(args.norm_reward, args.gamma, args.num_envs)
-    run = Run(args, {"policy": policy, "value": value, "obs_norm": obs_norm, "reward_scale": reward_scale})
-    if args.eval_only:
-        return run.finish(envs)
     params = [*policy.parameters(), *value.parameters()]
     optimizer = torch.optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=True)
+    modules = {"policy": policy, "value": value, "obs_norm": obs_norm, "reward_scale": reward_scale}
+    run = Run(args, {**modules, "optimizer": optimizer})  # loads --checkpoint, or all of the run with --resume
+    if args.eval_only:
+        return run.finish(envs)
     num_iterations = args.total_timesteps // (args.num_envs * args.num_steps)
-    obs_raw, _ = envs.reset(seed=[args.seed + i for i in range(args.num_envs)])
+    obs_raw, _ = envs.reset(seed=[args.seed + run.iteration * args.num_envs + i for i in range(args.num_envs)])
     with run.training():  # Ctrl-C ends training cleanly; the final evaluation and saving follow
-        for iteration in range(1, num_iterations + 1):
-            lr = args.learning_rate * (1 - (iteration - 1) / num_iterations if args.anneal_lr else 1.0)
+        for iteration in range(run.iteration + 1, num_iterations + 1):  # run.iteration: 0, or where --resume left off
+            lr = args.learning_rate * (run.lr_fraction(iteration, num_iterations) if args.anneal_lr else 1.0)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch, obs_raw = collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run)
@@ -372,65 +377,152 @@ def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
     return np.clip(action.numpy(), space.low, space.high)
 
 
+def read_checkpoint(path: str) -> dict:
+    """torch.load(path, weights_only=True) with one-line errors; a run folder means its checkpoint.pt."""
+    path = os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any failure to unpickle means the same to the user
+        why = "not found" if isinstance(e, FileNotFoundError) else f"unreadable (truncated?): {type(e).__name__}"
+        raise ValueError(f"cannot read checkpoint {path}: {why}") from None
+    return {"args": {}, **state, "path": path} if isinstance(state, dict) else {"path": path, "args": {}}
+
+
+def get_rng() -> dict:
+    """python's, numpy's and torch's global random states, in types a weights_only checkpoint holds."""
+    numpy_keys, *numpy_rest = np.random.get_state()[1:]
+    numpy_state = (torch.from_numpy(numpy_keys.astype(np.int64)), *numpy_rest)
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+
+
+def set_rng(state: dict) -> None:
+    random.setstate(state["python"])
+    keys, *rest = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+
+
+SHAPING = ("hidden_sizes", "norm_obs", "norm_reward", "objective")  # Args a checkpoint's networks and inputs need
+RUN_STATE = ("iteration", "evals", "next_eval", "next_save", "best", "anneal")  # Run's counters that --resume restores
+
+
 class Run:
     """What a run keeps and writes: the learning curve, runs/{env}__{algo}__{seed}__{time}/progress.csv (a row of
     scalars per iteration), wandb, evaluations, the progress line, the summary and checkpoints (--checkpoint too)."""
 
+    read_checkpoint = staticmethod(read_checkpoint)  # DistributedRun's reads on rank 0 and shares
+
     def __init__(self, args, modules: dict):
-        self.args, self.modules = args, modules
-        self.checkpoint = self.load(args.checkpoint) if args.checkpoint else {}
+        self.args, self.modules = args, modules  # modules: everything with a state_dict, optimisers included
         self.curve, self.evals = [], []  # curve: [step, clock, return] per finished episode; evals: [step, mean]
-        self.ep_return, self.global_step, self.interrupted = np.zeros(args.num_envs), 0, False
+        self.ep_return, self.global_step, self.iteration, self.interrupted = np.zeros(args.num_envs), 0, 0, False
         self.eval_time, self.next_eval, self.wall_s = 0.0, args.eval_every, 0.0
+        self.next_save, self.best, self.anneal, self.clock_offset = args.save_every, -np.inf, None, 0.0
+        self.logged_step = 0  # global_step at the end of the last iteration
         self.batch_steps = args.num_envs * args.num_steps  # environment steps per iteration
         self.run_dir, self.csv, self.wandb = None, None, None
+        self.checkpoint = self.load(args.resume or args.checkpoint) if args.resume or args.checkpoint else {}
+        if args.resume:
+            self.restore(self.checkpoint)
+        elif args.checkpoint and not args.eval_only:
+            print(
+                f"fine-tuning {args.checkpoint}: steps, schedule and optimiser start afresh (not --resume)", flush=True
+            )
         if not args.eval_only:
             self.open_outputs()
 
     def open_outputs(self) -> None:
         """Creates the run folder, progress.csv and, with --track, the wandb run."""
         args = self.args
-        base, n = f"runs/{args.env.replace('/', '-')}__{ALGO}__{args.seed}__{int(time.time())}", 0
-        while True:  # a run started in the same second takes the next free -1, -2 … (mkdir is atomic)
-            try:
-                self.run_dir = base if n == 0 else f"{base}-{n}"
-                os.makedirs(self.run_dir)
-                break
-            except FileExistsError:
-                n += 1
-        self.csv_file = open(os.path.join(self.run_dir, "progress.csv"), "w", newline="")
+        if args.resume:  # the same folder; progress.csv keeps its rows up to the checkpoint's iteration
+            self.run_dir = os.path.dirname(self.checkpoint["path"])
+            path = os.path.join(self.run_dir, "progress.csv")
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                rows = [row for row in reader if int(row["iteration"]) <= self.iteration]
+            self.csv_file = open(path + ".tmp", "w", newline="")
+            self.csv = csv.DictWriter(self.csv_file, fieldnames=reader.fieldnames)
+            self.csv.writeheader()
+            self.csv.writerows(rows)
+            os.replace(path + ".tmp", path)  # atomic; the open file goes on as progress.csv
+        else:
+            self.run_dir = self.make_run_dir()
+            self.csv_file = open(os.path.join(self.run_dir, "progress.csv"), "w", newline="")
         if args.track:  # works offline (WANDB_MODE=offline) with no account
             try:
                 import wandb
 
                 where = dict(project=args.wandb_project, entity=args.wandb_entity, dir=self.run_dir)
+                where.update(id=self.checkpoint.get("wandb_id"), resume="allow")  # --resume: the same wandb run
                 self.wandb = wandb.init(name=os.path.basename(self.run_dir), config=asdict(args), **where)
             except Exception as e:  # not installed, no login, no network …
                 why = str(e).splitlines()[0]
                 raise ValueError(f"wandb could not start ({why}); try WANDB_MODE=offline") from None
 
-    def save(self, path: str, extra: dict) -> None:
-        """Tensors, numbers and asdict(args) only (weights_only=True loads it); atomic: a crash leaves no half file."""
+    def make_run_dir(self) -> str:
+        """runs/{env}__{algo}__{seed}__{time}; a run started in the same second gets -1, -2 … (mkdir is atomic)."""
+        base, n = f"runs/{self.args.env.replace('/', '-')}__{ALGO}__{self.args.seed}__{int(time.time())}", 0
+        while True:
+            try:
+                os.makedirs(base if n == 0 else f"{base}-{n}")
+                return base if n == 0 else f"{base}-{n}"
+            except FileExistsError:
+                n += 1
+
+    def save(self, path: str, extra: dict, full: bool = False) -> None:
+        """Tensors, numbers and asdict(args) only (weights_only=True loads it); atomic: a crash leaves no half file.
+        The networks and statistics; `full`: also the optimisers and the rest of the run's state (see restore)."""
         state = {"algo": ALGO, "env": self.args.env, "args": asdict(self.args), **extra}
-        torch.save({**state, **{name: m.state_dict() for name, m in self.modules.items()}}, path + ".tmp")
+        state.update({k: m.state_dict() for k, m in self.modules.items() if full or isinstance(m, nn.Module)})
+        if full:  # as at the end of the last iteration: a rollout cut short by Ctrl-C does not count
+            step = self.logged_step
+            state.update({name: getattr(self, name) for name in RUN_STATE}, clock_offset=self.clock(), rng=get_rng())
+            state.update(global_step=step, curve=[c for c in self.curve if c[0] <= step])
+            state.update(wandb_id=self.wandb.id if self.wandb else None)
+            if "reward_scale" in self.modules:  # each env's discounted return so far
+                state["reward_returns"] = torch.from_numpy(self.modules["reward_scale"].returns.copy())
+        torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)
 
     def load(self, path: str) -> dict:
-        """Loads `path` into the modules; ValueError if it is missing, unreadable, or for another algo/env/shape."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # any failure to unpickle means the same to the user
-            why = "not found" if isinstance(e, FileNotFoundError) else f"unreadable (truncated?): {type(e).__name__}"
-            raise ValueError(f"cannot read checkpoint {path}: {why}") from None
-        got = (state.get("algo"), state.get("env")) if isinstance(state, dict) else type(state).__name__
+        """Loads `path` into the modules (the optimisers only for --resume); ValueError if it is for another algo or
+        env, or for networks and inputs of another shape (SHAPING; with --resume also the batch's shape)."""
+        state = self.read_checkpoint(path)
+        got = (state.get("algo"), state.get("env"))
         if got != (ALGO, self.args.env):
             raise ValueError(f"checkpoint {path} is for {got}, not {(ALGO, self.args.env)}")
+        if self.args.resume and "rng" not in state:
+            raise ValueError(f"{state['path']} has no training state to resume (--save-every writes checkpoint.pt)")
+        shaping = SHAPING + ("num_envs", "num_steps") * bool(self.args.resume)
+        for name in (name for name in shaping if name in state["args"] and hasattr(self.args, name)):
+            if state["args"][name] != getattr(self.args, name):
+                why = f"{getattr(self.args, name)} contradicts the checkpoint's {state['args'][name]}"
+                raise ValueError(f"--{name.replace('_', '-')} {why}")
         try:
             for name, module in self.modules.items():
-                module.load_state_dict(state[name])
-        except (KeyError, RuntimeError) as e:
+                if isinstance(module, nn.Module) or self.args.resume:
+                    module.load_state_dict(state[name])
+        except (KeyError, RuntimeError, ValueError) as e:
             raise ValueError(f"checkpoint {path} does not fit these networks: {str(e).splitlines()[0]}") from None
         return state
+
+    def restore(self, state: dict) -> None:
+        """--resume: the counters, the curve and evaluations so far, the random states, the running returns."""
+        for name in (*RUN_STATE, "clock_offset", "global_step", "curve"):
+            setattr(self, name, state[name])
+        self.logged_step = self.global_step
+        set_rng(state["rng"])
+        if "reward_scale" in self.modules:
+            self.modules["reward_scale"].returns = state["reward_returns"].numpy().copy()
+
+    def lr_fraction(self, iteration: int, num_iterations: int) -> float:
+        """1 − (iteration − 1)/num_iterations: linear to 0 at the end. Resumed with another total_timesteps, it goes
+        linearly from the fraction of the last iteration done to 0 at the new end."""
+        k, frac, n = self.anneal or (0, 1.0, num_iterations)  # (iteration, fraction, end) the line starts from
+        if n != num_iterations:
+            k, frac, n = self.iteration, frac * (1 - (self.iteration - 1 - k) / (n - k)), num_iterations
+        self.anneal = (k, frac, n)
+        return frac * (1 - (iteration - 1 - k) / (n - k))
 
     def clock(self) -> float:  # seconds of training so far: since the loop began, evaluations excluded
         return time.perf_counter() - self.start - self.eval_time
@@ -438,7 +530,7 @@ class Run:
     @contextlib.contextmanager
     def training(self):
         """Times the training loop; Ctrl-C inside it ends training cleanly. Closes the log (finish closes the envs)."""
-        self.start = self.last_print = time.perf_counter()
+        self.start, self.last_print = time.perf_counter() - self.clock_offset, time.perf_counter()
         try:
             yield
         except KeyboardInterrupt:
@@ -471,13 +563,18 @@ class Run:
         envs.close()
         return returns.tolist()
 
-    def log(self, iteration: int, stats: dict, note: str = "") -> None:
-        """The periodic evaluation when due, one row to progress.csv (and wandb), the progress line once a second."""
-        global_step = self.global_step
-        if self.args.eval_every and global_step >= self.next_eval:
+    def log(self, iteration: int, stats: dict, note: str = "", saved: dict | None = None) -> None:
+        """The periodic evaluation when due, one row to progress.csv (and wandb), the progress line once a second;
+        with --save-every, checkpoint.pt when due and best.pt after a better evaluation (+ saved, e.g. β)."""
+        global_step, self.iteration, self.logged_step = self.global_step, iteration, self.global_step
+        saved, args = {"global_step": global_step, **(saved or {})}, self.args
+        if args.eval_every and global_step >= self.next_eval:
             t0 = time.perf_counter()
             self.evals.append([global_step, float(np.mean(self.evaluate()))])
-            self.next_eval += self.args.eval_every
+            self.next_eval += args.eval_every
+            if args.save_every and self.evals[-1][1] > self.best:
+                self.best = self.evals[-1][1]
+                self.save(os.path.join(self.run_dir, "best.pt"), saved)
             self.eval_time += time.perf_counter() - t0
         elapsed, recent = self.clock(), [episode[2] for episode in self.curve[-20:]]
         row = {"global_step": global_step, "time_s": round(elapsed, 3), "iteration": iteration}
@@ -490,7 +587,10 @@ class Run:
         self.csv_file.flush()
         if self.wandb:
             self.wandb.log(row, step=global_step)
-        last = global_step + self.batch_steps > self.args.total_timesteps
+        if args.save_every and global_step >= self.next_save:
+            self.next_save = (global_step // args.save_every + 1) * args.save_every
+            self.save(os.path.join(self.run_dir, "checkpoint.pt"), saved, full=True)
+        last = global_step + self.batch_steps > args.total_timesteps
         if time.perf_counter() - self.last_print >= 1.0 or last:
             self.last_print = time.perf_counter()
             line = f"step {global_step:>9,} | {row['sps']:>6,} SPS | return {row['mean_return']:9.2f}"
@@ -509,6 +609,8 @@ class Run:
         if args.save_model and not args.eval_only:
             summary["checkpoint"] = os.path.join(self.run_dir, f"{ALGO}.pt")
             self.save(summary["checkpoint"], {"global_step": steps, **(saved or {})})
+        if args.save_every and not args.eval_only:  # --resume goes on from here
+            self.save(os.path.join(self.run_dir, "checkpoint.pt"), {"global_step": steps, **(saved or {})}, full=True)
         if self.wandb:
             self.wandb.log({"eval_mean_return": mean}, step=steps)
             self.wandb.summary.update({k: v for k, v in extra.items() if isinstance(v, int | float)})
@@ -520,11 +622,24 @@ class Run:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    """Args for `argv` (default sys.argv[1:]): Args' defaults < ENV_DEFAULTS[--env] < explicit flags."""
+    """Args for `argv` (default sys.argv[1:]): Args' defaults < ENV_DEFAULTS[--env] < explicit flags. A checkpoint
+    comes before the flags too: with --resume all its Args, with --checkpoint its env and SHAPING."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    env = next((a.split("=", 1)[1] for a in argv if a.startswith("--env=")), Args.env)
-    env = argv[argv.index("--env") + 1] if "--env" in argv[:-1] else env
-    args = tyro.cli(Args, default=replace(Args(env=env), **ENV_DEFAULTS.get(env, {})), args=argv, description=__doc__)
+    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for name in ("--env", "--resume", "--checkpoint"):  # read first: they choose the defaults of the rest
+        first.add_argument(name)
+    given = first.parse_known_args(argv)[0]
+    path = given.resume or given.checkpoint
+    saved = read_checkpoint(path)["args"] if path else {}
+    env = given.env or saved.get("env", Args.env)
+    keep = (
+        [f.name for f in fields(Args) if f.name not in ("resume", "checkpoint", "eval_only")]
+        if given.resume
+        else SHAPING
+    )
+    default = replace(Args(env=env), **ENV_DEFAULTS.get(env, {}))
+    default = replace(default, **{name: value for name, value in saved.items() if name in keep})
+    args = tyro.cli(Args, default=default, args=argv, description=__doc__)
     check_args(args)
     return args
 
@@ -546,6 +661,8 @@ def check_args(args) -> None:
         raise ValueError(f"total_timesteps {args.total_timesteps} is smaller than one batch ({batch})")
     if args.eval_only and not args.checkpoint:
         raise ValueError("--eval-only needs --checkpoint")
+    if args.resume and (args.checkpoint or args.eval_only):
+        raise ValueError("--resume continues a run: it takes no --checkpoint or --eval-only")
     for field in fields(args):  # tyro checks a Literal flag's value; this checks Args built in Python too
         if get_origin(field.type) is Literal and getattr(args, field.name) not in get_args(field.type):
             raise ValueError(f"{field.name} must be one of {get_args(field.type)}, got {getattr(args, field.name)!r}")

@@ -210,8 +210,12 @@ def test_checkpoint_round_trip_and_errors(algo, in_tmp):
     torch.save(other, in_tmp / "other.pt")
     with pytest.raises(ValueError, match="some_other_algo"):
         m.train(short_args(algo, "--checkpoint", str(in_tmp / "other.pt"), "--eval-only", env="Pendulum-v1"))
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match=r"--hidden-sizes \(16,\) contradicts the checkpoint's \(64, 64\)"):
         m.train(short_args(algo, "--checkpoint", path, "--eval-only", "--hidden-sizes", "16", env="Pendulum-v1"))
+    cut = dict(state, value={name: tensor[..., :1] for name, tensor in state["value"].items()})
+    torch.save(cut, in_tmp / "cut.pt")  # its Args say 64 × 64; its value network is not
+    with pytest.raises(ValueError, match="does not fit"):
+        m.train(short_args(algo, "--checkpoint", str(in_tmp / "cut.pt"), "--eval-only", env="Pendulum-v1"))
 
 
 def test_checkpoints_are_written_atomically(algo, in_tmp, monkeypatch):
