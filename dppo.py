@@ -503,9 +503,7 @@ class Run:
         if args.resume:
             self.restore(self.checkpoint)
         elif args.checkpoint and not args.eval_only:
-            print(
-                f"fine-tuning {args.checkpoint}: steps, schedule and optimiser start afresh (not --resume)", flush=True
-            )
+            print(f"fine-tuning {args.checkpoint}: a new run, with fresh steps, schedule and optimiser", flush=True)
         if not args.eval_only:
             self.open_outputs()
 
