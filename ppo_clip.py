@@ -435,6 +435,8 @@ class Run:
         if args.resume:  # the same folder; progress.csv keeps its rows up to the checkpoint's iteration
             self.run_dir = os.path.dirname(self.checkpoint["path"])
             path = os.path.join(self.run_dir, "progress.csv")
+            if not os.path.isfile(path):
+                raise ValueError(f"--resume continues the run's progress.csv, and {path} is missing")
             with open(path, newline="") as f:
                 reader = csv.DictReader(f)
                 rows = [row for row in reader if int(row["iteration"]) <= self.iteration]

@@ -190,6 +190,9 @@ def test_a_checkpoint_says_what_it_needs(algo, in_tmp):
     s = m.train(m.parse_args([*SMALL, "--total-timesteps", str(2 * BATCH), "--save-every", str(BATCH)]))
     r = run_script(f"{algo}.py", "--resume", s["run_dir"], "--num-envs", "4", cwd=in_tmp)
     assert r.returncode == 2 and "--num-envs 4 contradicts the checkpoint's 2" in r.stderr, r.stderr
+    os.remove(os.path.join(s["run_dir"], "progress.csv"))
+    r = run_script(f"{algo}.py", "--resume", s["run_dir"], cwd=in_tmp)
+    assert r.returncode == 2 and "progress.csv is missing" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
 
 
 def test_best_pt_holds_the_best_periodic_evaluation(in_tmp):
