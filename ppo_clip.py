@@ -71,15 +71,15 @@ class Args:
     torch_threads: int = 1  # torch intra-op threads; these networks are too small to gain from more
 
 
-# Per-env defaults, applied before explicit flags (which win); README's "Default hyper-parameters" says why.
+# Defaults by family (the gymnasium package of the env: mujoco, box2d …), then by env id; explicit flags win over
+# both. README's "Default hyper-parameters" says why.
 MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
 MUJOCO.update(save_every=100_000)
-ENV_DEFAULTS = {
+FAMILY_DEFAULTS = {"mujoco": MUJOCO}
+ENV_DEFAULTS = {  # where an env needs more than its family's preset (measured)
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, num_minibatches=8),
     "Pendulum-v1": dict(total_timesteps=150_000, learning_rate=1e-3, num_minibatches=8, gamma=0.9),
     "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=1e-3, num_minibatches=8),
-    "HalfCheetah-v5": MUJOCO,
-    "Hopper-v5": MUJOCO,
 }
 
 
@@ -621,9 +621,18 @@ class Run:
         return summary
 
 
+def env_family(env_id: str) -> str | None:
+    """The gymnasium package an env is registered from (mujoco, box2d, classic_control …); None for any other."""
+    try:
+        entry = str(gym.spec(env_id).entry_point)
+    except gym.error.Error:  # an unknown id: make_env reports it
+        return None
+    return entry.split(".")[2] if entry.startswith("gymnasium.envs.") else None
+
+
 def parse_args(argv: list[str] | None = None) -> Args:
-    """Args for `argv` (default sys.argv[1:]): Args' defaults < ENV_DEFAULTS[--env] < explicit flags. A checkpoint
-    comes before the flags too: with --resume all its Args, with --checkpoint its env and SHAPING."""
+    """Args for `argv` (default sys.argv[1:]): Args' defaults < FAMILY_DEFAULTS[the env's family] < ENV_DEFAULTS[--env]
+    < explicit flags. A checkpoint comes before the flags: with --resume all its Args, else its env and SHAPING."""
     argv = list(sys.argv[1:] if argv is None else argv)
     first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     for name in ("--env", "--resume", "--checkpoint"):  # read first: they choose the defaults of the rest
@@ -632,14 +641,18 @@ def parse_args(argv: list[str] | None = None) -> Args:
     path = given.resume or given.checkpoint
     saved = read_checkpoint(path)["args"] if path else {}
     env = given.env or saved.get("env", Args.env)
+    family, known = env_family(env), ["Args"]
+    known += [f"the {family} preset"] * (family in FAMILY_DEFAULTS) + [f"{env}'s entry"] * (env in ENV_DEFAULTS)
+    known += [f"{path}'s " + ("Args" if given.resume else "env and networks")] * bool(path)
     keep = (
         [f.name for f in fields(Args) if f.name not in ("resume", "checkpoint", "eval_only")]
         if given.resume
         else SHAPING
     )
-    default = replace(Args(env=env), **ENV_DEFAULTS.get(env, {}))
+    default = replace(Args(env=env), **{**FAMILY_DEFAULTS.get(family, {}), **ENV_DEFAULTS.get(env, {})})
     default = replace(default, **{name: value for name, value in saved.items() if name in keep})
-    args = tyro.cli(Args, default=default, args=argv, description=__doc__)
+    where = f"\nDefaults for {env}: {' < '.join(known)} < your flags"
+    args = tyro.cli(Args, default=default, args=argv, description=__doc__ + where)
     check_args(args)
     return args
 

@@ -41,6 +41,30 @@ def test_env_defaults_apply_and_explicit_flags_win(algo):
     assert m.parse_args(["--env", "Acrobot-v1"]) == m.Args(env="Acrobot-v1")  # no table entry: Args' defaults
 
 
+def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
+    """Args < the family preset < the env's own entry < explicit flags; --help says which layers applied."""
+    m = load(algo)
+    assert [m.env_family(e) for e in ("Walker2d-v5", "LunarLander-v3", "CartPole-v1", "Test/DictObs-v0", "No-v0")] == [
+        "mujoco",
+        "box2d",
+        "classic_control",
+        None,
+        None,
+    ]
+    preset = m.FAMILY_DEFAULTS.get("mujoco", {})
+    assert preset or algo == "dppo"  # dppo's MuJoCo preset is issue 16's
+    walker = m.parse_args(["--env", "Walker2d-v5"])
+    assert walker == m.replace(m.Args(env="Walker2d-v5"), **preset)
+    assert m.parse_args(["--env", "Walker2d-v5", "--total-timesteps", "5000"]).total_timesteps == 5000
+    if preset:  # InvertedPendulum-v5's entry sits on the preset: its budget wins, the preset's normalisation stays
+        pendulum = m.parse_args(["--env", "InvertedPendulum-v5"])
+        assert pendulum.total_timesteps == m.ENV_DEFAULTS["InvertedPendulum-v5"]["total_timesteps"] < 1_000_000
+        assert pendulum.norm_obs == preset["norm_obs"] is True
+    r = cli(algo, "--env", "Walker2d-v5", "--help", cwd=tmp_path)
+    layers = "Args < the mujoco preset < your flags" if preset else "Args < your flags"
+    assert f"Defaults for Walker2d-v5: {layers}" in " ".join(r.stdout.replace("│", " ").split()), r.stdout
+
+
 def test_help_shows_the_values_for_the_env(algo, tmp_path):
     m = load(algo)
     generic = m.Args.total_timesteps  # an env whose entry changes it: showing Args' own default would fail

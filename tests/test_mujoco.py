@@ -8,23 +8,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, load, run_script
+from conftest import load, run_script
 
 THRESHOLD = 950.0  # InvertedPendulum-v5's best possible return is 1000 (1000 steps upright)
-
-
-def test_the_mujoco_requirements_cover_gymnasiums_mujoco_extra():
-    """requirements-mujoco.txt beside requirements.txt must be enough: it names every package of gymnasium's
-    "mujoco" extra (imageio was missing once, and only the video requirements hid it)."""
-    from importlib.metadata import requires
-
-    from packaging.requirements import Requirement
-
-    extra = [Requirement(r) for r in requires("gymnasium")]
-    wanted = {r.name for r in extra if r.marker and "extra" in str(r.marker) and r.marker.evaluate({"extra": "mujoco"})}
-    with open(os.path.join(ROOT, "requirements-mujoco.txt")) as f:
-        ours = {Requirement(line).name for line in map(str.strip, f) if line and not line.startswith("#")}
-    assert wanted and wanted <= ours, wanted - ours
 
 
 @pytest.mark.parametrize("algo", ["vpg", "trpo", "ppo_penalty", "ppo_clip"])
