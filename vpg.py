@@ -662,11 +662,12 @@ class Run:
         summary.update(eval_std_return=float(np.std(returns)), eval_returns=returns, global_step=steps)
         summary.update(wall_s=wall_s, sps=sps, curve=self.curve, evals=self.evals, interrupted=self.interrupted)
         summary.update(best_eval_mean_return=max([mean] + [e[1] for e in self.evals]), run_dir=self.run_dir, **extra)
+        saved = {"global_step": steps, **(saved or {})}
         if args.save_model and not args.eval_only:
             summary["checkpoint"] = os.path.join(self.run_dir, f"{ALGO}.pt")
-            self.save(summary["checkpoint"], {"global_step": steps, **(saved or {})})
+            self.save(summary["checkpoint"], saved)
         if args.save_every and not args.eval_only:  # --resume goes on from here
-            self.save(os.path.join(self.run_dir, "checkpoint.pt"), {"global_step": steps, **(saved or {})}, full=True)
+            self.save(os.path.join(self.run_dir, "checkpoint.pt"), saved, full=True)
         if self.wandb:
             self.wandb.log({"eval_mean_return": mean}, step=steps)
             self.wandb.summary.update({k: v for k, v in extra.items() if isinstance(v, int | float)})
@@ -700,11 +701,9 @@ def parse_args(argv: list[str] | None = None) -> Args:
     family, known = env_family(env), ["Args"]
     known += [f"the {family} preset"] * (family in FAMILY_DEFAULTS) + [f"{env}'s entry"] * (env in ENV_DEFAULTS)
     known += [f"{path}'s " + ("Args" if given.resume else "env and networks")] * bool(path)
-    keep = (
-        [f.name for f in fields(Args) if f.name not in ("resume", "checkpoint", "eval_only")]
-        if given.resume
-        else SHAPING
-    )
+    keep = SHAPING  # what a checkpoint's networks and inputs need; a resume takes every setting but these three
+    if given.resume:
+        keep = [f.name for f in fields(Args) if f.name not in ("resume", "checkpoint", "eval_only")]
     default = replace(Args(env=env), **{**FAMILY_DEFAULTS.get(family, {}), **ENV_DEFAULTS.get(env, {})})
     default = replace(default, **{name: value for name, value in saved.items() if name in keep})
     where = f"\nDefaults for {env}: {' < '.join(known)} < your flags"

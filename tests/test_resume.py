@@ -22,6 +22,19 @@ SMALL = ["--env", "Pendulum-v1", "--num-envs", "2", "--num-steps", "64", "--eval
 NOT_STATE = ("args", "path", "clock_offset")  # what may differ between two saves of the same state
 
 
+def wait_until(condition, deadline: float) -> None:
+    """Polls `condition` until it holds; TimeoutError at `deadline` (time.time()), so a stuck child fails the test."""
+    while not condition():
+        if time.time() > deadline:
+            raise TimeoutError("the training process did not get there in time")
+        time.sleep(0.02)
+
+
+def eval_return(stdout: str) -> float:
+    """The final evaluation's mean return, from a run's closing line."""
+    return float(stdout.split("eval return ")[1].split()[0])
+
+
 def rows(run_dir) -> list[dict]:
     with open(os.path.join(run_dir, "progress.csv"), newline="") as f:
         return list(csv.DictReader(f))
@@ -104,12 +117,10 @@ def test_a_killed_run_resumes_and_still_learns(env, tmp_path):
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
-        while not glob.glob(str(tmp_path / "runs/*/checkpoint.pt")) and time.time() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: glob.glob(str(tmp_path / "runs/*/checkpoint.pt")), deadline)
         (run_dir,) = glob.glob(str(tmp_path / "runs/*"))
         saved_iteration = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)["iteration"]
-        while len(rows(run_dir)) < saved_iteration + 2 and time.time() < deadline:  # rows the checkpoint lacks
-            time.sleep(0.02)
+        wait_until(lambda: len(rows(run_dir)) >= saved_iteration + 2, deadline)  # rows the checkpoint lacks
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=60)
     finally:
@@ -125,8 +136,7 @@ def test_a_killed_run_resumes_and_still_learns(env, tmp_path):
     assert iterations == list(range(1, len(iterations) + 1))
     final = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)
     assert total - 2 * 1024 < final["global_step"] <= total  # ppo_clip's classic batch: 8 × 256 = 2048
-    eval_return = float(r.stdout.split("eval return ")[1].split()[0])
-    assert eval_return >= THRESHOLDS[env]
+    assert eval_return(r.stdout) >= THRESHOLDS[env]
 
 
 def test_torchrun_restarts_a_killed_rank_from_the_checkpoint(tmp_path):
@@ -144,10 +154,8 @@ def test_torchrun_restarts_a_killed_rank_from_the_checkpoint(tmp_path):
     run_dir = tmp_path / "runs" / "restarted"
     try:
         deadline = time.time() + 300
-        while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
-            time.sleep(0.02)
-        while len(rows(run_dir)) < 16 + 2 and time.time() < deadline:  # 16 iterations of 2 × 8 × 128 steps saved
-            time.sleep(0.02)
+        wait_until((run_dir / "checkpoint.pt").exists, deadline)
+        wait_until(lambda: len(rows(run_dir)) >= 16 + 2, deadline)  # 16 iterations of 2 × 8 × 128 steps saved
         ranks = [pid for pid in descendants(p.pid) if "dppo.py" in open(f"/proc/{pid}/cmdline").read()]
         assert len(ranks) == 2, ranks
         os.kill(ranks[-1], signal.SIGKILL)
@@ -168,11 +176,11 @@ def test_a_checkpoint_says_what_it_needs(algo, in_tmp):
     another batch shape and a resume of a weights-only file are one-line errors, exit code 2."""
     r = run_script(f"{algo}.py", *SMALL, "--total-timesteps", str(2 * BATCH), "--save-model", cwd=in_tmp)
     assert r.returncode == 0, r.stderr
-    trained = float(r.stdout.split("eval return ")[1].split()[0])
+    trained = eval_return(r.stdout)
     (weights,) = glob.glob(str(in_tmp / f"runs/*/{algo}.pt"))
     r = run_script(f"{algo}.py", "--checkpoint", weights, "--eval-only", "--eval-episodes", "2", cwd=in_tmp)
     assert r.returncode == 0, r.stderr
-    assert float(r.stdout.split("eval return ")[1].split()[0]) == trained  # env and statistics from the checkpoint
+    assert eval_return(r.stdout) == trained  # env and statistics from the checkpoint
 
     for argv, message in [
         (
