@@ -1,11 +1,15 @@
-"""Benchmark the algorithm files of this repository: one pipeline, two suites (classic and MuJoCo).
+"""Benchmark the algorithm files of this repository: one pipeline, three suites (classic, MuJoCo and Box2D).
 
     python benchmarks/run.py                # every algo file × CartPole-v1, Pendulum-v1 × seeds 1 2 3
     python benchmarks/run.py --algos ppo_clip --envs CartPole-v1 --seeds 1 --workers 1
     python benchmarks/run.py --peers        # also SB3 PPO and sb3-contrib TRPO with RL-Zoo's settings
                                             # (pip install -r benchmarks/requirements-peers.txt first)
-    python benchmarks/run.py --mujoco       # vpg, trpo, ppo_penalty, ppo_clip × HalfCheetah-v5, Hopper-v5
-                                            # × seeds 1 2 3 (pip install -r requirements-mujoco.txt first)
+    python benchmarks/run.py --mujoco       # vpg, trpo, ppo_penalty, ppo_clip × HalfCheetah-v5, Hopper-v5,
+                                            # Walker2d-v5, Swimmer-v5, InvertedDoublePendulum-v5 × seeds 1 2 3
+                                            # (pip install -r requirements-mujoco.txt first)
+    python benchmarks/run.py --box2d        # the same four × LunarLander-v3, LunarLanderContinuous-v3
+                                            # (pip install -r requirements-box2d.txt first)
+    python benchmarks/run.py --mujoco --envs Walker2d-v5   # one env: the file keeps the runs of the others
 
 A run is a fresh process (one torch thread; `--workers` at once) in a temporary folder, its output captured, doing
 exactly `train(parse_args(["--env", E, "--seed", S]))` with one of vpg, trpo, ppo_penalty, ppo_clip, dppo found in
@@ -13,26 +17,27 @@ the repository root: the file's own defaults, no hidden tuning. dppo (classic su
 ranks under torchrun.
 
 Pass: a cell (algo × env) passes when no seed crashed and, classic suite, every seed's deterministic evaluation
-summary["eval_mean_return"] ≥ THRESHOLDS[env]; MuJoCo suite, the MEAN over seeds of these final evaluations ≥
-MUJOCO_TARGETS[(algo, env)], for ppo_penalty PPO_PENALTY_RELATIVE × ppo_clip's mean on the same env. Exit code 1
-when a gated cell (ours, with a target) fails without a mark in KNOWN_SHORTFALLS / MUJOCO_KNOWN_SHORTFALLS (a
-marked one still shows failing), 2 on bad flags.
+summary["eval_mean_return"] ≥ THRESHOLDS[env]; MuJoCo and Box2D suites, the MEAN over seeds of these final
+evaluations ≥ the suite's TARGETS[(algo, env)], for ppo_penalty without one PPO_PENALTY_RELATIVE × the larger of
+ppo_clip's mean and target on the same env. Exit code 1 when a gated cell (ours, with a target) fails without a mark
+in the suite's known shortfalls (a marked one still shows failing), 2 on bad flags.
 
 Definitions. Time / steps to threshold: seconds since train() began / global_step at the first finished training
 episode where the mean of the last 20 reaches the threshold (∞: never); cells show medians over seeds, as for SPS
 (training only). Ratio: our median seconds to threshold / the peer's. MuJoCo "final": the evaluation after the last
 update; "best": the max over it and the evaluations every eval_every steps; training s: summary["wall_s"], compared
-with MUJOCO_SECONDS_TARGET, never gated; process s: the whole run. PUBLISHED: other libraries' numbers, for the
+with SECONDS_TARGET, never gated; process s: the whole run. PUBLISHED: other libraries' numbers, for the
 reader. Curves: per seed the rolling mean of the last 20 training returns on a grid of steps or seconds, or the
 periodic evaluations on the union of the seeds' evaluation steps; line: mean over seeds, band: min–max. Start-up:
 `python -c "import MODULE"` in a fresh process, median of 3.
 
-Writes to benchmarks/results/ results.json (every run: summary, resolved Args; versions, commit, CPU), results.md,
-curve_<env>_steps.png, curve_<env>_seconds.png; with --mujoco results_mujoco.json, results_mujoco.md and
-curve_<env>_evals.png too.
+Writes to benchmarks/results/ results.json (every run: summary, resolved Args, commit; versions, CPU), results.md,
+curve_<env>_steps.png, curve_<env>_seconds.png; with --mujoco / --box2d results_mujoco.* / results_box2d.* and
+curve_<env>_evals.png too. A suite's file keeps the runs of an existing one that this invocation did not repeat (same
+algo, env, seed): a suite of hours can be run and committed env by env, each run saying its commit.
 
 This file is the pipeline (run, aggregate, judge, report); benchmarks/suites.py holds what differs between the suites
-(THRESHOLDS, MUJOCO_TARGETS, the known shortfalls, PUBLISHED, table columns), benchmarks/peers.py the SB3 peers and
+(THRESHOLDS, the TARGETS, the known shortfalls, PUBLISHED, table columns), benchmarks/peers.py the SB3 peers and
 their RL-Zoo settings, benchmarks/curves.py time to threshold and the plots.
 """
 
@@ -64,12 +69,10 @@ from benchmarks.curves import plot, time_to_threshold  # noqa: E402
 from benchmarks.peers import PEER_HYPERPARAMS, PEER_OF, PEERS, train_peer  # noqa: E402
 from benchmarks.suites import (  # noqa: E402
     ALGOS,
+    BOX2D,
     CLASSIC,
-    ENVS,
     KNOWN_SHORTFALLS,  # noqa: F401  (re-exported: tests/test_learning.py imports it from here)
     MUJOCO,
-    MUJOCO_ALGOS,
-    MUJOCO_ENVS,
     THRESHOLDS,
     Suite,
     fmt,
@@ -102,6 +105,7 @@ def cell_stats(rs: list[dict]) -> dict:
     c = dict(algo=rs[0]["algo"], env=rs[0]["env"], kind=rs[0]["kind"], seeds=[r["seed"] for r in rs], evals=evals)
     c.update(eval_mean=mean, eval_std=std, eval_min=min((e for e in evals if not math.isnan(e)), default=math.nan))
     c.update(best_evals=best, best_mean=best_mean, best_std=best_std, errors=[r["seed"] for r in rs if r["error"]])
+    c["commits"] = sorted({r["commit"] for r in rs if r.get("commit")})
     c.update(steps_to_threshold=_median([t[0] for t in ttt]), seconds_to_threshold=_median([t[1] for t in ttt]))
     c.update(sps=_median([s["sps"] for s in summaries if s]), wall_s=_median([s["wall_s"] for s in summaries if s]))
     c["process_s"] = _median([r["process_s"] for r in rs if r["summary"] and r.get("process_s") is not None])
@@ -243,6 +247,13 @@ def machine_info(root: Path = ROOT) -> dict:
     return dict(info, versions={p: version(p) for p in packages})
 
 
+def short_commit(git_commit: str) -> str:
+    """machine_info's git_commit as a table shows it: 7 hex digits, + when the work tree was modified."""
+    if git_commit.startswith("no commit"):
+        return "no commit"
+    return git_commit[:7] + ("+" if git_commit.endswith("(work tree modified)") else "")
+
+
 def _json_safe(x):
     """inf / nan -> None (JSON has neither): None in a to-threshold field means 'never reached'."""
     return json.loads(json.dumps(x), parse_constant=lambda _: None)
@@ -251,16 +262,18 @@ def _json_safe(x):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--algos", nargs="+", help=f"default: the files present among {ALGOS}")
-    p.add_argument("--envs", nargs="+", help=f"default: {ENVS}; with --mujoco {MUJOCO_ENVS}")
+    p.add_argument("--envs", nargs="+", help="default: the suite's envs")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="runs at once (each one process, 1 thread)")
     p.add_argument("--peers", action="store_true", help="also SB3 PPO and sb3-contrib TRPO with RL-Zoo settings")
-    mujoco = f"the MuJoCo suite: {MUJOCO_ALGOS} × {MUJOCO_ENVS}, judged on the mean over seeds; writes results_mujoco.*"
-    p.add_argument("--mujoco", action="store_true", help=mujoco + " (no dppo, no peers)")
+    which = p.add_mutually_exclusive_group()
+    for s in (MUJOCO, BOX2D):  # judged on the mean over seeds; no dppo, no peers
+        text = f"the {s.name} suite: {s.algos} × {s.envs}, judged on the mean over seeds; writes {s.stem}.*"
+        which.add_argument(f"--{s.name.lower()}", action="store_true", help=text)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--root", type=Path, default=ROOT, help="folder holding the algorithm files (tests use a fake one)")
     a = p.parse_args(argv)
-    suite = MUJOCO if a.mujoco else CLASSIC
+    suite = MUJOCO if a.mujoco else BOX2D if a.box2d else CLASSIC
     root = a.root.resolve()
     envs = a.envs or list(suite.envs)
     present = [x for x in discover_algos(root) if x in suite.algos]
@@ -285,7 +298,8 @@ def main(argv=None) -> int:
     if a.peers and skipped:
         print(f"peers: no RL-Zoo settings recorded here for {skipped}; no peer runs there", flush=True)
     peers = peers if a.peers else []
-    runs, t0 = [], time.perf_counter()
+    runs, t0, meta = [], time.perf_counter(), machine_info(root)
+    commit = short_commit(meta["git_commit"])
 
     def run_all(jobs: list[tuple], workers: int) -> None:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
@@ -297,18 +311,27 @@ def main(argv=None) -> int:
                     kind, name, env, seed = futures[fut]
                     r = dict(kind=kind, algo=name, env=env, seed=seed, args=None, summary=None, error=None)
                     r["error"] = traceback.format_exc()
-                runs.append(r)
+                runs.append(dict(r, commit=commit))
                 res = "CRASHED" if r["error"] else f"eval {r['summary']['eval_mean_return']:.1f}"
                 done = f"[{len(runs)}/{len(ours + peers)}] {r['algo']} {r['env']} seed {r['seed']}"
                 print(f"{done}: {res} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     run_all([j for j in ours if j[1] != "dppo"] + peers, max(1, a.workers))
     run_all([j for j in ours if j[1] == "dppo"], 1)  # dppo's 2 ranks after the others: alone on the machine
-    return report(suite, runs, envs, a.out, startup, machine_info(root))
+    return report(suite, runs, a.out, startup, meta)
 
 
-def report(suite: Suite, runs: list[dict], envs: list[str], out: Path, startup: dict, meta: dict) -> int:
-    """Writes <stem>.json, <stem>.md and the curves of each env, prints the verdict; returns the exit code."""
+def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict) -> int:
+    """Writes <stem>.json (with the runs of an existing one that `runs` do not repeat), <stem>.md and the curves of
+    each env, prints the verdict; returns the exit code."""
+    old = out / f"{suite.stem}.json"
+    if old.is_file():
+        new = {(r["kind"], r["algo"], r["env"], r["seed"]) for r in runs}
+        kept = json.loads(old.read_text())
+        for r in kept["runs"]:
+            if (r["kind"], r["algo"], r["env"], r["seed"]) not in new:
+                runs.append({"commit": short_commit(kept["meta"]["git_commit"]), **r})
+    envs = sorted({r["env"] for r in runs})
     cells = aggregate(runs, suite)
     for r in runs:  # each run keeps its own time to threshold next to the cell's median
         if r["summary"] and r["env"] in THRESHOLDS:

@@ -1,10 +1,12 @@
-"""The two suites of benchmarks/run.py and what differs between them; the pipeline itself is run.py.
+"""The three suites of benchmarks/run.py and what differs between them; the pipeline itself is run.py.
 
 Classic (CartPole-v1, Pendulum-v1): every seed's final evaluation must reach THRESHOLDS[env]. MuJoCo (--mujoco:
-HalfCheetah-v5, Hopper-v5): the mean over seeds of the final evaluations must reach MUJOCO_TARGETS[(algo, env)], for
-ppo_penalty PPO_PENALTY_RELATIVE × ppo_clip's mean. A cell marked in KNOWN_SHORTFALLS / MUJOCO_KNOWN_SHORTFALLS shows
-failing without failing the exit code. PUBLISHED: other libraries' numbers, for the reader only. A `Suite` holds each
-suite's data, pass rule, table columns and report sections (CLASSIC, MUJOCO).
+HalfCheetah-v5, Hopper-v5, Walker2d-v5, Swimmer-v5, InvertedDoublePendulum-v5) and Box2D (--box2d: LunarLander-v3,
+LunarLanderContinuous-v3): the mean over seeds of the final evaluations must reach TARGETS[(algo, env)], for
+ppo_penalty where it has none PPO_PENALTY_RELATIVE × P, P the larger of ppo_clip's mean and ppo_clip's target. A cell
+marked in KNOWN_SHORTFALLS / MUJOCO_KNOWN_SHORTFALLS / BOX2D_KNOWN_SHORTFALLS shows failing without failing the exit
+code. PUBLISHED: other libraries' numbers, for the reader only. A `Suite` holds each suite's data, pass rule, table
+columns and report sections (CLASSIC, MUJOCO, BOX2D).
 """
 
 import math
@@ -21,9 +23,9 @@ KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
     # ("vpg", "Pendulum-v1"): "measured −xxx; see README",
 }
 
-# ---- MuJoCo suite (--mujoco): targets on the MEAN over seeds of the final deterministic evaluation ---------------
+# ---- MuJoCo (--mujoco) and Box2D (--box2d) suites: targets on the MEAN over seeds of the final evaluation ---------
 MUJOCO_ALGOS = ("vpg", "trpo", "ppo_penalty", "ppo_clip")
-MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5")
+MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Swimmer-v5", "InvertedDoublePendulum-v5")
 MUJOCO_TARGETS = {
     ("ppo_clip", "HalfCheetah-v5"): 3000,
     ("ppo_clip", "Hopper-v5"): 2300,
@@ -31,12 +33,24 @@ MUJOCO_TARGETS = {
     ("trpo", "Hopper-v5"): 2000,
     ("vpg", "HalfCheetah-v5"): 800,
     ("vpg", "Hopper-v5"): 800,
+    ("ppo_clip", "Walker2d-v5"): 4000,
+    ("trpo", "Walker2d-v5"): 3500,
+    ("ppo_clip", "Swimmer-v5"): 250,
+    ("trpo", "Swimmer-v5"): 200,
+    **{(a, "InvertedDoublePendulum-v5"): 9000 for a in ("ppo_clip", "trpo", "ppo_penalty")},
 }
-PPO_PENALTY_RELATIVE = 0.85  # ppo_penalty's target: this × ppo_clip's mean on the same env (same invocation)
-MUJOCO_SECONDS_TARGET = 300  # one 1 M-step run on one core, median training seconds: reported, never gated
+BOX2D_ENVS = ("LunarLander-v3", "LunarLanderContinuous-v3")
+BOX2D_TARGETS = {
+    **{(a, "LunarLander-v3"): t for a, t in (("ppo_clip", 230), ("trpo", 200), ("ppo_penalty", 200), ("vpg", 150))},
+    **{(a, "LunarLanderContinuous-v3"): t for a, t in (("ppo_clip", 250), ("trpo", 200), ("ppo_penalty", 200))},
+    ("vpg", "LunarLanderContinuous-v3"): 150,
+}
+PPO_PENALTY_RELATIVE = 0.85  # ppo_penalty's target where it has none: this × max(ppo_clip's mean, ppo_clip's target)
+SECONDS_TARGET = 300  # one 1 M-step run on one core, median training seconds: reported, never gated
 MUJOCO_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
     # ("vpg", "Hopper-v5"): "measured xxx; see README",
 }
+BOX2D_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {}
 # Published anchors (1 M steps unless noted), quoted as they are; only for the reader, never a pass criterion.
 PUBLISHED = {
     ("ppo_clip", "HalfCheetah-v5"): "~1700 Baselines / ~1670 Spinning Up / 1442 ± 46 CleanRL (final) / "
@@ -47,8 +61,13 @@ PUBLISHED = {
     ("trpo", "Hopper-v5"): "~2200 Baselines / ~1200 Spinning Up TF / 2046 ± 1038 Tianshou (max)",
     ("vpg", "HalfCheetah-v5"): "~600 Spinning Up PyTorch (3 M steps)",
     ("vpg", "Hopper-v5"): "~800 Spinning Up PyTorch (3 M steps)",
-    **{("ppo_penalty", e): "— (no published 1 M table; target: within 15 % of ppo_clip)" for e in MUJOCO_ENVS},
+    ("ppo_clip", "Walker2d-v5"): "3479 RL-Zoo tuned PPO (one run) / 2288 ± 572 CleanRL (final)",
+    ("trpo", "Walker2d-v5"): "roughly 1500–3000 (published TRPO curves)",
+    ("ppo_clip", "Swimmer-v5"): "282 RL-Zoo tuned PPO (one run, γ = 0.9999)",
+    ("ppo_clip", "LunarLander-v3"): "242 RL-Zoo tuned PPO (one run)",
+    ("ppo_clip", "LunarLanderContinuous-v3"): "271 RL-Zoo tuned PPO (one run)",
 }
+PUBLISHED.update({("ppo_penalty", e): "— (no published 1 M table)" for e in MUJOCO_ENVS + BOX2D_ENVS})
 
 
 @dataclass(frozen=True)
@@ -83,23 +102,30 @@ def named(d: dict) -> dict:
     return {f"{k[0]} {k[1]}": v for k, v in d.items()}
 
 
-def mujoco_target(c: dict, cells: dict) -> dict:
-    """MUJOCO_TARGETS, else for ppo_penalty PPO_PENALTY_RELATIVE × ppo_clip's mean on the same env (when a ppo_clip
-    seed finished there); and whether the median training seconds are within the seconds target (never gated)."""
-    time_ok = None if math.isnan(c["wall_s"]) else c["wall_s"] <= MUJOCO_SECONDS_TARGET
-    target = dict(target=MUJOCO_TARGETS.get((c["algo"], c["env"])), target_ref=None, target_factor=None)
-    clip = cells.get(("ppo_clip", c["env"]))
-    if c["algo"] == "ppo_penalty" and target["target"] is None and clip and not math.isnan(clip["eval_mean"]):
-        ref = clip["eval_mean"]
-        target.update(target=PPO_PENALTY_RELATIVE * ref, target_ref=ref, target_factor=PPO_PENALTY_RELATIVE)
-    return dict(target, seconds_target=MUJOCO_SECONDS_TARGET, time_ok=time_ok)
+def mean_target(targets: dict) -> Callable[[dict, dict], dict]:
+    """The target rule of the MuJoCo and Box2D suites, given their TARGETS: targets[(algo, env)], else for ppo_penalty
+    PPO_PENALTY_RELATIVE × P, P the larger of ppo_clip's mean (when a ppo_clip seed finished there) and ppo_clip's
+    target; and whether the median training seconds are within SECONDS_TARGET (never gated)."""
+
+    def target(c: dict, cells: dict) -> dict:
+        time_ok = None if math.isnan(c["wall_s"]) else c["wall_s"] <= SECONDS_TARGET
+        out = dict(target=targets.get((c["algo"], c["env"])), target_ref=None, target_factor=None)
+        clip = cells.get(("ppo_clip", c["env"]))
+        if c["algo"] == "ppo_penalty" and out["target"] is None and clip and not math.isnan(clip["eval_mean"]):
+            ref = max(clip["eval_mean"], targets.get(("ppo_clip", c["env"]), -math.inf))
+            out.update(target=PPO_PENALTY_RELATIVE * ref, target_ref=ref, target_factor=PPO_PENALTY_RELATIVE)
+            out["target_ref_is"] = "mean" if ref == clip["eval_mean"] else "target"
+        return dict(out, seconds_target=SECONDS_TARGET, time_ok=time_ok)
+
+    return target
 
 
 def target_text(c: dict) -> str:
     if c["target"] is None:
         return "no target"
     if c["target_ref"] is not None:
-        return f"≥ {c['target_factor']:g} × ppo_clip's {fmt(c['target_ref'])} = {fmt(c['target'])}"
+        what = "target " if c.get("target_ref_is") == "target" else ""
+        return f"≥ {c['target_factor']:g} × ppo_clip's {what}{fmt(c['target_ref'])} = {fmt(c['target'])}"
     return f"≥ {c['target']:g}"
 
 
@@ -116,8 +142,9 @@ def startup_section(cells: list[dict], startup: dict) -> list[str]:
 
 
 def published_section(cells: list[dict], startup: dict) -> list[str]:
-    """The published anchors in the order of the results table, then what "final" and "best" mean in these runs."""
-    order = sorted(PUBLISHED, key=lambda k: (k[1], ALGOS.index(k[0]) if k[0] in ALGOS else 99, k[0]))
+    """The published anchors of the envs run, in the order of the results table; what "final" and "best" mean."""
+    envs = {c["env"] for c in cells}
+    order = sorted((k for k in PUBLISHED if k[1] in envs), key=lambda k: (k[1], ALGOS.index(k[0]), k[0]))
     rows = [f"| {algo} | {env} | {PUBLISHED[(algo, env)]} |" for algo, env in order]
     episodes = ", ".join(str(n) for n in sorted({n for c in cells for n in c["eval_episodes"]})) or "20"
     every = ", ".join(str(n) for n in sorted({n for c in cells for n in c["eval_every"]})) or "eval_every"
@@ -168,44 +195,52 @@ CLASSIC = Suite(
     plots=("steps", "seconds"),
 )
 
-MUJOCO = Suite(
-    name="MuJoCo",
-    algos=MUJOCO_ALGOS,
-    envs=MUJOCO_ENVS,
-    peers=False,
-    stem="results_mujoco",
-    title="MuJoCo benchmark results",
-    intro="Pass: the mean over seeds of the final evaluations ≥ the target (MUJOCO_TARGETS; ppo_penalty: "
-    f"{PPO_PENALTY_RELATIVE:g} × ppo_clip's mean on the same env, no target without ppo_clip), no seed crashed. "
-    "Mean ± std over seeds; medians over seeds. Median training s: summary wall time without the evaluations, "
-    f"compared with {MUJOCO_SECONDS_TARGET:g} s (one 1 M-step run on one core; reported, never gated). "
-    "Median process s: the whole run (import, training, periodic and final evaluations). "
-    "Definitions: docstring of benchmarks/run.py.",
-    sections=published_section,
-    criteria=dict(
-        targets=dict(
-            absolute=named(MUJOCO_TARGETS),
-            ppo_penalty_relative_to_ppo_clip=PPO_PENALTY_RELATIVE,
-            seconds_target=MUJOCO_SECONDS_TARGET,
-            on="mean over seeds of summary['eval_mean_return']; the seconds target is never gated",
+
+def mean_suite(name: str, envs: tuple[str, ...], targets: dict, shortfalls: dict, stem: str) -> Suite:
+    """A suite judged on the mean over seeds of the final evaluations (MuJoCo, Box2D)."""
+    return Suite(
+        name=name,
+        algos=MUJOCO_ALGOS,
+        envs=envs,
+        peers=False,
+        stem=stem,
+        title=f"{name} benchmark results",
+        intro="Pass: the mean over seeds of the final evaluations ≥ the target (the suite's TARGETS; ppo_penalty "
+        f"without one: {PPO_PENALTY_RELATIVE:g} × the larger of ppo_clip's mean and ppo_clip's target on the same "
+        "env, no target without ppo_clip), no seed crashed. Mean ± std over seeds; medians over seeds. Median "
+        f"training s: summary wall time without the evaluations, compared with {SECONDS_TARGET:g} s (one 1 M-step "
+        "run on one core; reported, never gated). Median process s: the whole run (import, training, periodic and "
+        "final evaluations). Commit: the code each cell's runs ran at. Definitions: docstring of benchmarks/run.py.",
+        sections=published_section,
+        criteria=dict(
+            targets=dict(
+                absolute=named(targets),
+                ppo_penalty_relative_to_ppo_clip=PPO_PENALTY_RELATIVE,
+                seconds_target=SECONDS_TARGET,
+                on="mean over seeds of summary['eval_mean_return']; the seconds target is never gated",
+            ),
+            published=named({k: v for k, v in PUBLISHED.items() if k[1] in envs}),
         ),
-        published=named(PUBLISHED),
-    ),
-    shortfalls=MUJOCO_KNOWN_SHORTFALLS,
-    target_word="target",
-    target=mujoco_target,
-    passes=lambda c: c["eval_mean"] >= c["target"],
-    describe=lambda c, per_seed: f"mean {fmt(c['eval_mean'])} over seeds ({per_seed}); target {target_text(c)}",
-    columns=(
-        *ALGO_ENV_SEEDS,
-        ("final eval mean ± std", lambda c: f"{fmt(c['eval_mean'])} ± {fmt(c['eval_std'])}"),
-        ("per-seed final", lambda c: ", ".join(fmt(e) for e in c["evals"])),
-        ("best eval mean ± std", lambda c: f"{fmt(c['best_mean'])} ± {fmt(c['best_std'])}"),
-        ("target", target_text),
-        SPS_COLUMN,
-        ("median training s", training_seconds),
-        ("median process s", lambda c: fmt(c["process_s"])),
-        STATUS_COLUMN,
-    ),
-    plots=("steps", "seconds", "evals"),
-)
+        shortfalls=shortfalls,
+        target_word="target",
+        target=mean_target(targets),
+        passes=lambda c: c["eval_mean"] >= c["target"],
+        describe=lambda c, per_seed: f"mean {fmt(c['eval_mean'])} over seeds ({per_seed}); target {target_text(c)}",
+        columns=(
+            *ALGO_ENV_SEEDS,
+            ("final eval mean ± std", lambda c: f"{fmt(c['eval_mean'])} ± {fmt(c['eval_std'])}"),
+            ("per-seed final", lambda c: ", ".join(fmt(e) for e in c["evals"])),
+            ("best eval mean ± std", lambda c: f"{fmt(c['best_mean'])} ± {fmt(c['best_std'])}"),
+            ("target", target_text),
+            SPS_COLUMN,
+            ("median training s", training_seconds),
+            ("median process s", lambda c: fmt(c["process_s"])),
+            ("commit", lambda c: ", ".join(c["commits"]) or "—"),
+            STATUS_COLUMN,
+        ),
+        plots=("steps", "seconds", "evals"),
+    )
+
+
+MUJOCO = mean_suite("MuJoCo", MUJOCO_ENVS, MUJOCO_TARGETS, MUJOCO_KNOWN_SHORTFALLS, "results_mujoco")
+BOX2D = mean_suite("Box2D", BOX2D_ENVS, BOX2D_TARGETS, BOX2D_KNOWN_SHORTFALLS, "results_box2d")

@@ -23,7 +23,7 @@ CLASSIC_HEAD = (
 )
 MUJOCO_HEAD = (
     "| algo | env | seeds | final eval mean ± std | per-seed final | best eval mean ± std | target | median SPS "
-    "| median training s | median process s | status |"
+    "| median training s | median process s | commit | status |"
 )
 
 
@@ -32,11 +32,12 @@ def curve_of(returns, steps_per_ep=100, secs_per_ep=0.5):
     return [[steps_per_ep * (i + 1), secs_per_ep * (i + 1), float(r)] for i, r in enumerate(returns)]
 
 
-def run(algo, env, seed, final, curve=(), kind="ours", best=None, wall=200.0, process=260.0, sps=1000.0):
+def run(algo, env, seed, final, curve=(), kind="ours", best=None, wall=200.0, process=260.0, sps=1000.0, commit=None):
     summary = dict(eval_mean_return=final, best_eval_mean_return=final if best is None else best, wall_s=wall, sps=sps)
     summary.update(curve=list(curve), evals=[[500_000, final / 2], [1_000_000, final]])
     args = dict(env=env, seed=seed, eval_episodes=20, eval_every=10_000)
-    return dict(kind=kind, algo=algo, env=env, seed=seed, args=args, summary=summary, error=None, process_s=process)
+    rec = dict(kind=kind, algo=algo, env=env, seed=seed, args=args, summary=summary, error=None, process_s=process)
+    return dict(rec, commit=commit) if commit else rec
 
 
 def crashed(algo, env, seed):
@@ -129,7 +130,9 @@ def test_mujoco_the_mean_over_seeds_must_reach_the_target():
     )
 
 
-@pytest.mark.parametrize("suite, env", [(bench.CLASSIC, "Pendulum-v1"), (bench.MUJOCO, "Hopper-v5")])
+@pytest.mark.parametrize(
+    "suite, env", [(bench.CLASSIC, "Pendulum-v1"), (bench.MUJOCO, "Hopper-v5"), (bench.BOX2D, "LunarLander-v3")]
+)
 def test_known_shortfall_shows_failing_but_exits_zero(suite, env):
     runs = [run("vpg", env, 1, -5000.0), run("trpo", env, 1, -5000.0)]
     marks = {("vpg", env): "measured −5000; see README"}
@@ -138,10 +141,13 @@ def test_known_shortfall_shows_failing_but_exits_zero(suite, env):
     cells = bench.aggregate(runs, suite, shortfalls={**marks, ("trpo", env): "also"})
     assert bench.exit_code(cells) == 0 and "FAIL (known shortfall)" in bench.table(cells, suite)
     assert "[known shortfall: measured −5000; see README]" in bench.failure_report(cells, suite)
-    assert suite.shortfalls is (suites.KNOWN_SHORTFALLS if suite is bench.CLASSIC else suites.MUJOCO_KNOWN_SHORTFALLS)
+    own = {"classic": suites.KNOWN_SHORTFALLS, "MuJoCo": suites.MUJOCO_KNOWN_SHORTFALLS}
+    assert suite.shortfalls is own.get(suite.name, suites.BOX2D_KNOWN_SHORTFALLS)
 
 
-@pytest.mark.parametrize("suite, env", [(bench.CLASSIC, "CartPole-v1"), (bench.MUJOCO, "Hopper-v5")])
+@pytest.mark.parametrize(
+    "suite, env", [(bench.CLASSIC, "CartPole-v1"), (bench.MUJOCO, "Hopper-v5"), (bench.BOX2D, "LunarLander-v3")]
+)
 def test_a_crashed_seed_fails_the_cell_even_when_the_others_pass(suite, env):
     cells = bench.aggregate([run("vpg", env, 1, 5000.0), crashed("vpg", env, 2)], suite)
     c = cells[0]
@@ -150,7 +156,7 @@ def test_a_crashed_seed_fails_the_cell_even_when_the_others_pass(suite, env):
     assert c["process_s"] == 260.0  # the crashed run's time is left out
 
 
-def test_mujoco_ppo_penalty_target_is_relative_to_ppo_clips_mean():
+def test_mujoco_ppo_penalty_target_is_relative_to_the_larger_of_ppo_clips_mean_and_target():
     hc = "HalfCheetah-v5"
     penalty = [run("ppo_penalty", hc, 1, 2700.0), run("ppo_penalty", hc, 2, 2600.0)]  # mean 2650
     cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 3100.0) for s in (1, 2)], bench.MUJOCO)
@@ -159,19 +165,25 @@ def test_mujoco_ppo_penalty_target_is_relative_to_ppo_clips_mean():
     assert "| ≥ 0.85 × ppo_clip's 3100.0 = 2635.0 |" in bench.table(cells, bench.MUJOCO)
     cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 3200.0) for s in (1, 2)], bench.MUJOCO)
     assert not cell(cells, "ppo_penalty", hc)["passed"] and bench.exit_code(cells) == 1  # 2650 < 2720
+    cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 2900.0) for s in (1, 2)], bench.MUJOCO)
+    pen = cell(cells, "ppo_penalty", hc)  # ppo_clip's mean 2900 < its target 3000: 0.85 · 3000 = 2550
+    assert pen["target"] == pytest.approx(2550.0) and pen["passed"] and not cell(cells, "ppo_clip", hc)["passed"]
+    assert "| ≥ 0.85 × ppo_clip's target 3000.0 = 2550.0 |" in bench.table(cells, bench.MUJOCO)
     alone = bench.aggregate(penalty, bench.MUJOCO)  # no ppo_clip: no target, not gated
     assert alone[0]["target"] is None and alone[0]["status"] == "no target" and bench.exit_code(alone) == 0
 
 
 def test_mujoco_table_and_markdown_keep_their_columns_and_sections():
-    runs = [run("vpg", "Hopper-v5", s, 900.0, best=1000.0, wall=400.0, process=450.0, sps=5000.0) for s in (1, 2)]
+    runs = [run("vpg", "Hopper-v5", 1, 900.0, best=1000.0, wall=400.0, process=450.0, sps=5000.0, commit="abc1234")]
+    runs += [run("vpg", "Hopper-v5", 2, 900.0, best=1000.0, wall=400.0, process=450.0, sps=5000.0, commit="def5678")]
     cells = bench.aggregate(runs, bench.MUJOCO)
     md = bench.markdown(cells, bench.MUJOCO, {"sys": 0.01}, {"cpu": "fake"})
     row = "| vpg | Hopper-v5 | 2 | 900.0 ± 0.0 | 900.0, 900.0 | 1000.0 ± 0.0 | ≥ 800 | 5,000 | 400.0 (> 300) | 450.0 "
-    assert MUJOCO_HEAD + "\n|" + "---|" * 11 + "\n" + row + "| pass |" in md  # the seconds target: shown, not gated
+    row += "| abc1234, def5678 | pass |"  # the seconds target: shown, not gated
+    assert MUJOCO_HEAD + "\n|" + "---|" * 12 + "\n" + row in md
     published = md.split("## Published (1 M steps unless noted)")[1].split("## Definitions")[0]
     rows = [line for line in published.splitlines() if line.startswith("| ")][1:]
-    assert len(rows) == 8 and rows[0].startswith("| vpg | HalfCheetah-v5 | ~600 Spinning Up")  # the cells' order
+    assert len(rows) == 4 and rows[0].startswith("| vpg | Hopper-v5 | ~800 Spinning Up")  # the envs run, in order
     assert '"final" = deterministic evaluation (20 episodes' in md and "every 10000 steps" in md
     assert md.endswith("- cpu: fake\n- versions: None\n")
 
@@ -285,21 +297,41 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
     watched = (repo, tmp_path, pathlib.Path.cwd(), bench.ROOT)  # in-process: pytest's cwd is the benchmark's
     before = runs_folders(*watched)
     (repo / "dppo.py").write_text("raise SystemExit('dppo must not run with --mujoco')")
-    assert bench.main(["--root", str(repo), "--out", str(out), "--mujoco", "--seeds", "1", "2", "--workers", "2"]) == 1
+    argv = ["--root", str(repo), "--out", str(out), "--mujoco", "--workers", "2"]
+    assert bench.main([*argv, "--envs", "HalfCheetah-v5", "Hopper-v5", "--seeds", "1", "2"]) == 1
     printed = capfd.readouterr().out
     assert "trpo on HalfCheetah-v5" in printed and "trpo on Hopper-v5" in printed and "dppo" not in printed
     results = json.loads((out / "results_mujoco.json").read_text())
     assert set(results) >= {"meta", "targets", "known_shortfalls", "published", "startup_s", "cells", "runs"}
     assert len(results["runs"]) == 8 and all(r["process_s"] > 0 and r["error"] is None for r in results["runs"])
+    assert {r["commit"] for r in results["runs"]} == {"no commit"}  # the fake repo is not a git work tree
     c = cell(results["cells"], "ppo_clip", "Hopper-v5")
     assert c["eval_mean"] == pytest.approx(5001.5) and c["passed"] and c["eval_episodes"] == [7]
     md = (out / "results_mujoco.md").read_text()
     assert MUJOCO_HEAD in md and '"final" = deterministic evaluation (7 episodes' in md
-    assert {p.name for p in out.glob("*.png")} == {
-        f"curve_{e}_{x}.png" for e in suites.MUJOCO_ENVS for x in ("steps", "seconds", "evals")
-    }
+    pngs = {f"curve_{e}_{x}.png" for e in ("HalfCheetah-v5", "Hopper-v5") for x in ("steps", "seconds", "evals")}
+    assert {p.name for p in out.glob("*.png")} == pngs
     assert not (out / "results.json").exists()  # the classic files are not touched
     assert runs_folders(*watched) == before
+
+    # one more env, and one run repeated: the file keeps the other runs, each with its commit
+    (repo / "trpo.py").write_text(FAKE_ALGO.replace("RETURN", "4000.0"))
+    results["meta"]["git_commit"] = "1234567abcdef"  # as if the first invocation had run at a commit
+    for r in results["runs"]:
+        del r["commit"]  # as in a file written before runs said their commit: the file's meta says it
+    (out / "results_mujoco.json").write_text(json.dumps(results))
+    assert bench.main([*argv, "--envs", "Walker2d-v5", "Hopper-v5", "--algos", "trpo", "--seeds", "1"]) == 1
+    merged = json.loads((out / "results_mujoco.json").read_text())
+    runs = {(r["algo"], r["env"], r["seed"]): r for r in merged["runs"]}
+    assert len(merged["runs"]) == 9 and runs["trpo", "Walker2d-v5", 1]["summary"]["eval_mean_return"] == 4001.0
+    assert runs["trpo", "Hopper-v5", 1]["summary"]["eval_mean_return"] == 4001.0  # repeated: replaced
+    assert runs["trpo", "Hopper-v5", 2]["summary"]["eval_mean_return"] == 102.0  # not repeated: kept
+    assert runs["trpo", "Hopper-v5", 2]["commit"] == "1234567" and runs["trpo", "Hopper-v5", 1]["commit"] == "no commit"
+    assert cell(merged["cells"], "trpo", "Hopper-v5")["commits"] == ["1234567", "no commit"]
+    assert {p.name for p in out.glob("*.png")} == pngs | {
+        f"curve_Walker2d-v5_{x}.png" for x in ("steps", "seconds")
+    } | {"curve_Walker2d-v5_evals.png"}
+    assert "| trpo | Walker2d-v5 | 1 | 4001.0 ± 0.0 |" in (out / "results_mujoco.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -308,6 +340,7 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
         (["--peers"], "has no peers"),
         (["--algos", "ppo_clip", "dppo"], "dppo is not part of the MuJoCo suite"),
         (["--algos", "trpo"], "no algorithm file"),
+        (["--box2d"], "not allowed with argument --mujoco"),
     ],
 )
 def test_main_rejects_bad_flags(tmp_path, capsys, extra, error):
