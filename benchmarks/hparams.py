@@ -2,10 +2,10 @@
 
     python benchmarks/hparams.py            # the table README.md shows (a test keeps the two equal)
 
-Columns: CartPole-v1, Pendulum-v1, every other env the file has an entry for (its ENV_DEFAULTS), then the MuJoCo
-suite's envs where the file has a MuJoCo preset. Values are what `python ALGO.py --env ENV` uses:
-parse_args(["--env", ENV]), i.e. Args' defaults < the env's family preset < its ENV_DEFAULTS entry. Bookkeeping
-flags (logging, saving, evaluation, threads) are left out.
+Columns: CartPole-v1, Pendulum-v1, every other env the file has an entry for (its ENV_DEFAULTS), then one column per
+family preset the file has (FAMILY_DEFAULTS), shown on an env of that family with no entry of its own. Values are
+what `python ALGO.py --env ENV` uses: parse_args(["--env", ENV]), i.e. Args' defaults < the env's family preset < its
+ENV_DEFAULTS entry. Bookkeeping flags (logging, saving, evaluation, threads) are left out.
 """
 
 import importlib
@@ -15,8 +15,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.run import ENVS, discover_algos  # noqa: E402  (after the sys.path line: runs as a script too)
-from benchmarks.suites import MUJOCO_ENVS  # noqa: E402
+from benchmarks.run import discover_algos  # noqa: E402  (after the sys.path line: runs as a script too)
+from benchmarks.suites import ENVS  # noqa: E402
+
+FAMILIES = {"mujoco": ("MuJoCo", "HalfCheetah-v5"), "box2d": ("Box2D", "LunarLander-v3")}  # name, an env to show it
 
 NOT_HYPER = {
     "env",
@@ -56,12 +58,15 @@ def table(root: Path = ROOT) -> str:
     lines = []
     for algo in discover_algos(root):
         m = importlib.import_module(algo)
-        envs = [*ENVS, *(e for e in m.ENV_DEFAULTS if e not in ENVS)]
-        envs += [e for e in MUJOCO_ENVS if "mujoco" in m.FAMILY_DEFAULTS and e not in envs]  # the preset's values
-        per_env = {env: asdict(m.parse_args(["--env", env])) for env in envs}
-        keys = [k for k in per_env[envs[0]] if k not in NOT_HYPER]
-        lines += [f"**{algo}**", "", "| flag | " + " | ".join(envs) + " |", "|---|" + "---|" * len(envs)]
-        lines += [f"| `--{k.replace('_', '-')}` | " + " | ".join(fmt(per_env[e][k]) for e in envs) + " |" for k in keys]
+        columns = {e: e for e in [*ENVS, *(e for e in m.ENV_DEFAULTS if e not in ENVS)]}  # header: env
+        for family, (name, env) in FAMILIES.items():
+            if family in m.FAMILY_DEFAULTS and env not in m.ENV_DEFAULTS:
+                columns[f"other {name} envs (e.g. {env})"] = env
+        per_env = {env: asdict(m.parse_args(["--env", env])) for env in columns.values()}
+        keys = [k for k in per_env[ENVS[0]] if k not in NOT_HYPER]
+        lines += [f"**{algo}**", "", "| flag | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        rows = [" | ".join(fmt(per_env[e][k]) for e in columns.values()) for k in keys]
+        lines += [f"| `--{k.replace('_', '-')}` | {row} |" for k, row in zip(keys, rows, strict=True)]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
