@@ -7,20 +7,25 @@ passes of minibatch gradient descent on the PPO loss, by default with the adapti
     −E_t[ r_t(θ)·Â_t − β·KL(π_old(·|s_t) ‖ π_θ(·|s_t)) ]  +  c_v·½·E_t[(V(s_t) − R̂_t)²]  −  c_H·E_t[H(π_θ(·|s_t))]
 
 (`--objective clip`: −E_t[min(r_t·Â_t, clip(r_t, 1−ε, 1+ε)·Â_t)] instead of the penalised term), r_t(θ) =
-π_θ(a_t|s_t) / π_old(a_t|s_t), R̂_t = Â_t + V_old(s_t). Before every optimiser step the gradients of all ranks are
-averaged by ONE all-reduce of a flat buffer, so every rank takes the same Adam step on the same parameters: the
-update is the one a single process would make on the union of the ranks' minibatches. What must be global is
+π_θ(a_t|s_t) / π_old(a_t|s_t), R̂_t = Â_t + V_old(s_t). How the ranks agree (`--sync`): by default (`epoch`) each
+rank takes its own Adam steps on its own minibatches for one pass, then ONE all-reduce of a flat buffer replaces
+every rank's parameters and Adam moments by their means over ranks (model averaging, as in local SGD): every epoch
+starts from the same bits on every rank, and to first order in the step size the pass moves θ as steps on the
+averaged gradients would. With `--sync step` the gradients are averaged before every optimiser step instead (one
+all-reduce per minibatch, num_minibatches times as many): the update is then exactly the one a single process would
+make on the union of the ranks' minibatches. One process runs the same update either way. What must be global is
 global: Â_t is normalised with the mean and std of every rank's batch, observation statistics merge every rank's
-observations, the mean KL d that drives β (d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β) and a KL early stop are
-all-reduced, and an agreed Ctrl-C stops every rank after the same iteration. `num_envs` is per rank;
+observations, the mean KL d that drives β (d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β) and the KL of a KL early
+stop (checked where the ranks sync) are averaged over ranks, and an agreed Ctrl-C stops every rank after the same
+iteration. `num_envs` is per rank;
 `total_timesteps` counts every rank's steps; rank r seeds python, numpy and torch with seed + r and its env i with
 seed + r·num_envs + i. Paper: Heess et al., 2017, "Emergence of Locomotion Behaviours in Rich Environments",
 arXiv:1707.02286 (DPPO); the PPO objectives: Schulman et al., 2017, arXiv:1707.06347.
 
     python dppo.py --env Pendulum-v1                                        # one process, no launcher
     torchrun --standalone --nproc-per-node 2 dppo.py --env Pendulum-v1      # 2 ranks on this machine
-    torchrun --nnodes 2 --node-rank 0 --nproc-per-node 2 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \\
-        --rdzv-id myjob dppo.py --env Pendulum-v1    # 2 machines × 2 ranks: the same on the other with --node-rank 1
+    torchrun --nnodes 2 --nproc-per-node 2 --rdzv-backend c10d --rdzv-endpoint HOST:29400 --rdzv-id myjob \\
+        dppo.py --env Pendulum-v1                # 2 machines × 2 ranks: the same command on both machines
     python dppo.py --help                                                   # every flag, with the values for --env
 
 Only rank 0 prints, logs (CSV, --track), evaluates, saves checkpoints (β too) and writes --summary-json PATH (the
@@ -70,7 +75,8 @@ class Args:
     learning_rate: float = 3e-4  # Adam step size of the joint policy + value optimiser
     anneal_lr: bool = True  # decay the learning rate linearly to 0 over training
     update_epochs: int = 10  # passes over each batch
-    num_minibatches: int = 8  # minibatches per pass on every rank (one all-reduce each); must divide the batch
+    num_minibatches: int = 8  # minibatches per pass on every rank; must divide the batch
+    sync: Literal["epoch", "step"] = "epoch"  # average parameters after every epoch, or gradients before every step
     objective: Literal["penalty", "clip"] = "penalty"  # the adaptive KL penalty (PPO-Penalty) or the clip (PPO-Clip)
     kl_target: float = 0.01  # d_targ: the mean KL(π_old‖π_θ) per update that the adaptive β aims for
     beta_init: float = 1.0  # initial weight β of the KL penalty
@@ -78,7 +84,7 @@ class Args:
     ent_coef: float = 0.0  # weight c_H of the entropy bonus
     vf_coef: float = 0.5  # weight c_v of the value loss
     max_grad_norm: float = 0.5  # gradient-norm clip of the averaged gradient, for the policy and the value separately
-    kl_early_stop: float | None = None  # stop an update's epochs once a minibatch's KL (mean over ranks) exceeds this
+    kl_early_stop: float | None = None  # stop an update once a minibatch's KL (mean over ranks, at a sync) exceeds this
     norm_obs: bool = False  # normalise observations by a running mean and std (frozen within a rollout)
     hidden_sizes: tuple[int, ...] = (64, 64)  # hidden layers of both the policy and the value network (tanh)
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions only)
@@ -316,9 +322,17 @@ def collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run) -> tuple
     return batch, obs_raw
 
 
+def agreed_stop(extras: torch.Tensor, args: Args, iteration: int) -> bool:
+    """Whether to stop the update, from (loss, KL) averaged over ranks: every rank gets the same answer."""
+    loss, kl = extras.tolist()
+    if not np.isfinite(loss):
+        raise ValueError(f"non-finite loss at iteration {iteration}; try a lower learning_rate or --norm-obs")
+    return args.kl_early_stop is not None and kl > args.kl_early_stop
+
+
 def dppo_update(policy, value, optimizer, batch: dict, advantages, returns, beta: float, args: Args, iteration: int):
-    """update_epochs passes of shuffled minibatches, each step on the gradient averaged over every rank, with Â
-    normalised over every rank's batch; then the next β from d, the mean KL(π_old‖π_θ) over every rank's batch.
+    """update_epochs passes of shuffled minibatches with Â normalised over every rank's batch, the ranks synced after
+    every pass (or step: args.sync); then the next β from d, the mean KL(π_old‖π_θ) over every rank's batch.
     Returns the update's statistics (the β used and the next one among them)."""
     obs, act, logp_old = batch["obs"].flatten(0, 1), batch["act"].flatten(0, 1), batch["logp"].flatten()
     b_adv, b_ret = global_normalize(advantages.flatten()), returns.flatten()
@@ -326,7 +340,6 @@ def dppo_update(policy, value, optimizer, batch: dict, advantages, returns, beta
     minibatch_size = len(obs) // args.num_minibatches
     with torch.no_grad():
         old_out, old_log_std = policy(obs)  # π_old's outputs: unchanged since the rollout
-    stop = False
     for epoch in range(args.update_epochs):  # noqa: B007  (epoch + 1 is logged after the loop)
         for idx in torch.randperm(len(obs)).split(minibatch_size):
             old = (old_out[idx], None if old_log_std is None else old_log_std[idx])
@@ -335,16 +348,17 @@ def dppo_update(policy, value, optimizer, batch: dict, advantages, returns, beta
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            global_loss, global_kl = average_gradients(weights, torch.stack([loss, kl.mean()])).tolist()
-            if not np.isfinite(global_loss):  # every rank sees the same value: all of them stop here
-                raise ValueError(f"non-finite loss at iteration {iteration}; try a lower learning_rate or --norm-obs")
+            extras = torch.stack([loss, kl.mean()])
+            if args.sync == "step":  # every rank steps on the gradient averaged over all ranks
+                extras = average_gradients(weights, extras)
             pi_grad = nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
             v_grad = nn.utils.clip_grad_norm_(value.parameters(), args.max_grad_norm)
             optimizer.step()
-            stop = args.kl_early_stop is not None and global_kl > args.kl_early_stop
-            if stop:
+            if args.sync == "step" and agreed_stop(extras, args, iteration):
                 break
-        if stop:
+        if args.sync == "epoch":  # every rank's parameters and Adam moments become their mean over ranks
+            extras = average_parameters(weights, optimizer, extras)
+        if agreed_stop(extras, args, iteration):
             break
     with torch.no_grad():
         kl_sum = kl_divergence((old_out, old_log_std), policy(obs)).sum()
@@ -836,6 +850,22 @@ def average_gradients(weights: list, extras: torch.Tensor) -> torch.Tensor:
         for w, g in zip(weights, grads, strict=True):
             w.grad = flat[offset : offset + g.numel()].view_as(g)  # a view of the buffer: no copy back
             offset += g.numel()
+    return flat[-extras.numel() :]
+
+
+def average_parameters(weights: list, optimizer, extras: torch.Tensor) -> torch.Tensor:
+    """Replace every weight and its Adam moments by their mean over ranks (ONE all-reduce of a flat buffer that also
+    carries `extras`); returns the averaged extras. Afterwards every rank holds the same bits."""
+    moments = [optimizer.state[w][k] for w in weights for k in ("exp_avg", "exp_avg_sq")]
+    tensors = [w.data for w in weights] + moments
+    flat = torch.cat([t.reshape(-1) for t in tensors] + [extras.detach().reshape(-1).to(tensors[0].dtype)])
+    if world_size() > 1:
+        all_reduce_sum(flat)
+        flat /= world_size()
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
     return flat[-extras.numel() :]
 
 

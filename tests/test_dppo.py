@@ -1,11 +1,13 @@
-"""dppo.py: its maths, the distributed update against one process on the whole batch (real ranks on
-loopback, launched by torchrun), bit-identical ranks, rank-0-only outputs, errors, Ctrl-C, learning with
-2 ranks (the generic contract of test_contract.py runs on dppo at world size 1: conftest.ALGOS)."""
+"""dppo.py: its maths, the distributed update against one process on the whole batch (--sync step) and the
+parameter average (--sync epoch), both with real ranks on loopback launched by torchrun; bit-identical ranks,
+rank-0-only outputs, errors, Ctrl-C, learning with 2 ranks, on one node and as two nodes (the generic contract of
+test_contract.py runs on dppo at world size 1: conftest.ALGOS)."""
 
 import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -118,6 +120,14 @@ def test_collectives_are_the_identity_without_a_group():
     extras = m.average_gradients([w], torch.tensor([5.0, 6.0]))
     assert extras.tolist() == [5.0, 6.0] and w.grad.tolist() == [1.0, 2.0, 3.0]
     assert m.all_gather("x") == ["x"] and m.world_size() == 1
+    optimizer = torch.optim.Adam([w], lr=0.1)
+    optimizer.step()
+    before = [w.detach().clone(), *(optimizer.state[w][k].clone() for k in ("exp_avg", "exp_avg_sq"))]
+    assert m.average_parameters([w], optimizer, torch.tensor([5.0])).tolist() == [5.0]
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(before, [w, *(optimizer.state[w][k] for k in ("exp_avg", "exp_avg_sq"))], strict=True)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +221,54 @@ def test_two_ranks_average_to_the_whole_batch_gradient(tmp_path):
         assert (wrong - whole).abs().max() > 1e-3
 
 
+AVERAGE_SCRIPT = """
+import sys
+sys.path[:0] = [{root!r}]
+import torch, torch.distributed as dist
+import dppo as m
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(rank)  # other weights, gradients and so Adam moments on each rank
+net = torch.nn.Linear(3, 2)
+optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+for _ in range(2):
+    optimizer.zero_grad()
+    net(torch.randn(5, 3)).pow(2).sum().backward()
+    optimizer.step()
+weights = list(net.parameters())
+moments = lambda w: (optimizer.state[w]["exp_avg"], optimizer.state[w]["exp_avg_sq"])
+state = lambda: [t.detach().clone() for w in weights for t in (w, *moments(w))]
+before = state()
+extras = m.average_parameters(weights, optimizer, torch.tensor([float(rank), 10.0 * rank]))
+torch.save(dict(before=before, after=state(), extras=extras), f"avg_{{rank}}.pt")
+dist.destroy_process_group()
+"""
+
+
+def test_sync_epoch_replaces_parameters_and_adam_moments_by_their_mean_over_ranks(tmp_path):
+    """--sync epoch: after average_parameters both ranks hold the same bits, the mean of what each held before (in
+    float32, (a + b)/2 rounds once: compared with a tolerance of one rounding)."""
+    (tmp_path / "avg.py").write_text(AVERAGE_SCRIPT.format(root=ROOT))
+    r = torchrun("avg.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"avg_{k}.pt") for k in (0, 1))
+    assert rank0["extras"].tolist() == rank1["extras"].tolist() == [0.5, 5.0]
+    for b0, b1, a0, a1 in zip(rank0["before"], rank1["before"], rank0["after"], rank1["after"], strict=True):
+        assert not torch.equal(b0, b1)  # the ranks did differ: the test is not vacuous
+        assert torch.equal(a0, a1)
+        torch.testing.assert_close(a0, (b0 + b1) / 2, rtol=1e-6, atol=1e-7)
+
+
+def test_one_process_updates_the_same_with_either_sync(tmp_path, monkeypatch):
+    """Alone, --sync epoch and --sync step are the same update, bit for bit (so is the 1-process baseline)."""
+    monkeypatch.chdir(tmp_path)
+    runs = [
+        m.train(m.parse_args(["--env", "Pendulum-v1", *short_flags("dppo"), "--sync", sync]))
+        for sync in ("epoch", "step")
+    ]
+    assert runs[0]["param_checksums"] == runs[1]["param_checksums"] and runs[0]["curve"] == runs[1]["curve"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Real training with 2 ranks
 # ---------------------------------------------------------------------------------------------
@@ -250,8 +308,9 @@ def test_two_ranks_stay_bit_identical_and_only_rank_0_writes(tmp_path):
     assert state["algo"] == "dppo" and state["global_step"] == 1024
 
 
-def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path):
-    """Each rank sees the all-reduced KL, so all stop after the same minibatch (a disagreement would hang)."""
+@pytest.mark.parametrize("sync", ["epoch", "step"])
+def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path, sync):
+    """Each rank sees the KL averaged over ranks where they sync, so all stop together (a disagreement would hang)."""
     r = torchrun(
         DPPO,
         "--env",
@@ -268,6 +327,8 @@ def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path):
         "clip",
         "--kl-early-stop",
         "1e-12",
+        "--sync",
+        sync,
         "--summary-json",
         "s.json",
         cwd=tmp_path,
@@ -327,13 +388,44 @@ def test_ctrl_c_under_torchrun_stops_every_rank_and_rank_0_saves(tmp_path):
     assert torch.load(ckpt, weights_only=True)["global_step"] == s["global_step"] > 0
 
 
-@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize("env", ["Pendulum-v1"])  # CartPole-v1: test_two_nodes_learn_cartpole, 2 ranks as 2 nodes
 def test_two_ranks_learn_with_default_flags(env, tmp_path):
     r = torchrun(DPPO, "--env", env, "--seed", "1", "--summary-json", "s.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["world_size"] == 2 and s["global_step"] <= m.parse_args(["--env", env]).total_timesteps
     assert s["eval_mean_return"] >= THRESHOLDS[env], f"dppo on {env}: eval {s['eval_mean_return']:.1f}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_nodes_learn_cartpole(tmp_path):
+    """README's multi-node command, as two torchrun agents on this machine: --nnodes 2, one worker each, a c10d
+    rendezvous on 127.0.0.1 that node 0 hosts. Each agent runs in its own session and is killed whatever happens."""
+    endpoint, agents = f"127.0.0.1:{free_port()}", []
+    for node in (0, 1):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
+        cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "two-nodes"]
+        cmd += ["--rdzv-conf", f"join_timeout=60,is_host={int(node == 0)}", "--local-addr", "127.0.0.1"]
+        cmd += [DPPO, "--env", "CartPole-v1", "--summary-json", "s.json"]  # the same flags on every node
+        agents.append(
+            subprocess.Popen(
+                cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            )
+        )
+    try:
+        outputs = [agent.communicate(timeout=600)[0] for agent in agents]
+    finally:
+        for agent in agents:
+            kill_tree(agent)
+    assert [agent.returncode for agent in agents] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    summary = json.loads((tmp_path / "s.json").read_text())  # rank 0's (both nodes share this folder)
+    assert summary["world_size"] == 2 and len(set(summary["param_checksums"])) == 1
+    assert summary["eval_mean_return"] >= THRESHOLDS["CartPole-v1"], summary["eval_mean_return"]
 
 
 # ---------------------------------------------------------------------------------------------
