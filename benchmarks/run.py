@@ -34,7 +34,8 @@ periodic evaluations on the union of the seeds' evaluation steps; line: mean ove
 Writes to benchmarks/results/ results.json (every run: summary, resolved Args, commit; versions, CPU), results.md,
 curve_<env>_steps.png, curve_<env>_seconds.png; with --mujoco / --box2d results_mujoco.* / results_box2d.* and
 curve_<env>_evals.png too. A suite's file keeps the runs of an existing one that this invocation did not repeat (same
-algo, env, seed): a suite of hours can be run and committed env by env, each run saying its commit.
+algo, env, seed): a suite of hours can be run and committed env by env, each run saying its commit. Each run is
+also appended to <stem>.partial.jsonl as it ends, so the next invocation keeps what a killed one finished.
 
 This file is the pipeline (run, aggregate, judge, report); benchmarks/suites.py holds what differs between the suites
 (THRESHOLDS, the TARGETS, the known shortfalls, PUBLISHED, table columns), benchmarks/peers.py the SB3 peers and
@@ -300,6 +301,8 @@ def main(argv=None) -> int:
     peers = peers if a.peers else []
     runs, t0, meta = [], time.perf_counter(), machine_info(root)
     commit = short_commit(meta["git_commit"])
+    a.out.mkdir(parents=True, exist_ok=True)
+    partial = a.out / f"{suite.stem}.partial.jsonl"  # each run as it ends: a killed suite keeps what finished
 
     def run_all(jobs: list[tuple], workers: int) -> None:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
@@ -312,6 +315,8 @@ def main(argv=None) -> int:
                     r = dict(kind=kind, algo=name, env=env, seed=seed, args=None, summary=None, error=None)
                     r["error"] = traceback.format_exc()
                 runs.append(dict(r, commit=commit))
+                with open(partial, "a") as f:
+                    f.write(json.dumps(_json_safe(runs[-1])) + "\n")
                 res = "CRASHED" if r["error"] else f"eval {r['summary']['eval_mean_return']:.1f}"
                 done = f"[{len(runs)}/{len(ours + peers)}] {r['algo']} {r['env']} seed {r['seed']}"
                 print(f"{done}: {res} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -324,13 +329,15 @@ def main(argv=None) -> int:
 def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict) -> int:
     """Writes <stem>.json (with the runs of an existing one that `runs` do not repeat), <stem>.md and the curves of
     each env, prints the verdict; returns the exit code."""
-    old = out / f"{suite.stem}.json"
+    key = lambda r: (r["kind"], r["algo"], r["env"], r["seed"])  # noqa: E731
+    partial, old = out / f"{suite.stem}.partial.jsonl", out / f"{suite.stem}.json"
+    earlier = [json.loads(line) for line in partial.read_text().splitlines()] if partial.is_file() else []
     if old.is_file():
-        new = {(r["kind"], r["algo"], r["env"], r["seed"]) for r in runs}
         kept = json.loads(old.read_text())
-        for r in kept["runs"]:
-            if (r["kind"], r["algo"], r["env"], r["seed"]) not in new:
-                runs.append({"commit": short_commit(kept["meta"]["git_commit"]), **r})
+        earlier += [{"commit": short_commit(kept["meta"]["git_commit"]), **r} for r in kept["runs"]]
+    for r in earlier:  # a killed invocation's finished runs first, then the file's: the newest run of each key
+        if key(r) not in {key(x) for x in runs}:
+            runs.append(r)
     envs = sorted({r["env"] for r in runs})
     cells = aggregate(runs, suite)
     for r in runs:  # each run keeps its own time to threshold next to the cell's median
@@ -343,6 +350,7 @@ def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{suite.stem}.json").write_text(json.dumps(_json_safe(record), allow_nan=False))
     (out / f"{suite.stem}.md").write_text(markdown(cells, suite, startup, meta))
+    partial.unlink(missing_ok=True)
     for env in envs:
         finished = [r for r in runs if r["env"] == env and r["summary"]]
         for x in suite.plots:

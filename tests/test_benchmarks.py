@@ -333,6 +333,16 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
     } | {"curve_Walker2d-v5_evals.png"}
     assert "| trpo | Walker2d-v5 | 1 | 4001.0 ± 0.0 |" in (out / "results_mujoco.md").read_text()
 
+    # a killed invocation leaves the runs it finished in results_mujoco.partial.jsonl: the next one keeps them
+    assert not (out / "results_mujoco.partial.jsonl").exists()  # a finished invocation leaves none
+    killed = dict(runs["trpo", "Walker2d-v5", 1], seed=2, commit="7654321")
+    (out / "results_mujoco.partial.jsonl").write_text(json.dumps(killed) + "\n")
+    assert bench.main([*argv, "--envs", "Swimmer-v5", "--algos", "ppo_clip", "--seeds", "1"]) == 1  # ppo_clip 5001
+    merged = json.loads((out / "results_mujoco.json").read_text())
+    runs = {(r["algo"], r["env"], r["seed"]): r for r in merged["runs"]}
+    assert len(runs) == 11 and runs["trpo", "Walker2d-v5", 2]["commit"] == "7654321"
+    assert not (out / "results_mujoco.partial.jsonl").exists()
+
 
 @pytest.mark.parametrize(
     "extra, error",
