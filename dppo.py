@@ -10,14 +10,16 @@ passes of minibatch gradient descent on the PPO loss, by default with the adapti
 π_θ(a_t|s_t) / π_old(a_t|s_t), R̂_t = Â_t + V_old(s_t). How the ranks agree (`--sync`): by default (`epoch`) each
 rank takes its own Adam steps on its own minibatches for one pass, then ONE all-reduce of a flat buffer replaces
 every rank's parameters and Adam moments by their means over ranks (model averaging, as in local SGD): every epoch
-starts from the same bits on every rank, and to first order in the step size the pass moves θ as steps on the
-averaged gradients would. With `--sync step` the gradients are averaged before every optimiser step instead (one
-all-reduce per minibatch, num_minibatches times as many): the update is then exactly the one a single process would
-make on the union of the ranks' minibatches. One process runs the same update either way. What must be global is
-global: Â_t is normalised with the mean and std of every rank's batch, observation statistics merge every rank's
-observations, the mean KL d that drives β (d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β) and the KL of a KL early
-stop (checked where the ranks sync) are averaged over ranks, and an agreed Ctrl-C stops every rank after the same
-iteration. `num_envs` is per rank;
+starts from the same bits on every rank. With plain gradient steps a pass would move θ, to first order in the step
+size, as steps on the averaged gradients do; Adam scales each rank's steps by that rank's own, noisier, moments, so
+the ranks gain less from each other's data (README: "dppo: what a second rank buys"). With `--sync step` the
+gradients are averaged before every optimiser step instead (one all-reduce per minibatch, num_minibatches times as
+many): the update is then exactly the one a single process would make on the union of the ranks' minibatches. One
+process runs the same update either way. What must be global is global: Â_t is normalised with the mean and std of
+every rank's batch, observation statistics (--norm-obs) and the discounted-return statistics of reward scaling
+(--norm-reward) merge every rank's, the mean KL d that drives β (d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β) and the
+KL of a KL early stop (checked where the ranks sync) are averaged over ranks, and an agreed Ctrl-C stops every rank
+after the same iteration. `num_envs` is per rank;
 `total_timesteps` counts every rank's steps; rank r seeds python, numpy and torch with seed + r and its env i with
 seed + r·num_envs + i. Paper: Heess et al., 2017, "Emergence of Locomotion Behaviours in Rich Environments",
 arXiv:1707.02286 (DPPO); the PPO objectives: Schulman et al., 2017, arXiv:1707.06347.
@@ -86,6 +88,7 @@ class Args:
     max_grad_norm: float = 0.5  # gradient-norm clip of the averaged gradient, for the policy and the value separately
     kl_early_stop: float | None = None  # stop an update once a minibatch's KL (mean over ranks, at a sync) exceeds this
     norm_obs: bool = False  # normalise observations by a running mean and std (frozen within a rollout)
+    norm_reward: bool = False  # divide the learner's rewards by a running std of the discounted return
     hidden_sizes: tuple[int, ...] = (64, 64)  # hidden layers of both the policy and the value network (tanh)
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions only)
     eval_episodes: int = 20  # episodes of the final deterministic evaluation
@@ -388,10 +391,12 @@ def train(args: Args) -> dict | None:
         policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
         value = Value(obs_dim, args.hidden_sizes)
         obs_norm = ObsNorm(obs_dim, args.norm_obs)
-        reward_scale = RewardScale(False, args.gamma, args.num_envs)  # no --norm-reward here: the identity
+        reward_scale = RewardScale(args.norm_reward, args.gamma, args.num_envs)
         params = [*policy.parameters(), *value.parameters()]
         optimizer = torch.optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=True)
         modules = {"policy": policy, "value": value, "obs_norm": obs_norm, "optimizer": optimizer}
+        if args.norm_reward:  # a checkpoint carries the statistics it was trained with
+            modules["reward_scale"] = reward_scale
         run = DistributedRun(args, modules, stop)  # loads --checkpoint, or all of the run with --resume
         beta = float(run.checkpoint.get("beta", args.beta_init))
         if args.eval_only:
@@ -406,12 +411,15 @@ def train(args: Args) -> dict | None:
                     group["lr"] = lr
                 start, comm_start = time.perf_counter(), comm_seconds
                 batch, obs_raw = collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run)
+                if args.norm_reward:  # σ(G) over every rank's discounted returns, updated between rollouts
+                    reward_scale.update(torch.cat(all_gather(torch.as_tensor(batch["disc_return"]))))
 
                 # ---- advantages: V of every s_t and of every true s_{t+1}, each in one batched call ----
                 with torch.no_grad():
+                    rewards = reward_scale(batch["reward"])  # r / σ(G) with --norm-reward, else r
                     values, next_values = value(batch["obs"]), value(batch["next_obs"])
                     advantages, returns = compute_gae(
-                        batch["reward"], values, next_values, batch["term"], batch["done"], args.gamma, args.gae_lambda
+                        rewards, values, next_values, batch["term"], batch["done"], args.gamma, args.gae_lambda
                     )
                 t_rollout = time.perf_counter() - start
 
@@ -918,6 +926,8 @@ class DistributedRun(Run):
             )
         if args.resume:
             set_rng(self.checkpoint["rank_rng"][self.rank])  # each rank goes on with its own random states
+            if "reward_scale" in modules:  # and with its own envs' discounted returns so far
+                modules["reward_scale"].returns = self.checkpoint["rank_reward_returns"][self.rank].numpy().copy()
         self.batch_steps *= self.world  # an iteration is every rank's batch
         if self.world > 1:  # every rank starts from rank 0's weights and statistics
             for tensor in (t for m in modules.values() if isinstance(m, nn.Module) for t in m.state_dict().values()):
@@ -986,8 +996,12 @@ class DistributedRun(Run):
         return state
 
     def with_ranks(self, saved: dict | None) -> dict:
-        """saved + what a resume of every rank needs: each rank's random states, the world size (a collective)."""
-        return {**(saved or {}), "rank_rng": all_gather(get_rng()), "world_size": self.world}
+        """saved + what a resume of every rank needs: each rank's random states (and running discounted returns with
+        --norm-reward), the world size (collectives)."""
+        saved = {**(saved or {}), "rank_rng": all_gather(get_rng()), "world_size": self.world}
+        if "reward_scale" in self.modules:
+            saved["rank_reward_returns"] = all_gather(torch.from_numpy(self.modules["reward_scale"].returns.copy()))
+        return saved
 
     def log(self, iteration: int, stats: dict, note: str = "", saved: dict | None = None) -> None:
         """Run.log on rank 0 (the other ranks keep no log); with --save-every, all ranks meet when a save is due."""

@@ -308,6 +308,30 @@ def test_two_ranks_stay_bit_identical_and_only_rank_0_writes(tmp_path):
     assert state["algo"] == "dppo" and state["global_step"] == 1024
 
 
+def test_norm_reward_statistics_are_every_ranks(tmp_path):
+    """--norm-reward: σ(G) is over every rank's discounted returns, so the ranks hold the same statistics (in the
+    checksums) and they count every rank's steps."""
+    flags = ["--env", "Pendulum-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "512"]
+    r = torchrun(
+        DPPO,
+        *flags,
+        "--eval-episodes",
+        "1",
+        "--norm-reward",
+        "--save-model",
+        "--summary-json",
+        "s.json",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["param_checksums"][0] == s["param_checksums"][1]
+    state = torch.load(tmp_path / s["checkpoint"], weights_only=True)["reward_scale"]
+    assert float(state["count"]) == pytest.approx(512 + 1e-4)  # 2 iterations × 2 ranks × 2 envs × 64 steps
+    assert float(state["var"][0]) > 0
+
+
 @pytest.mark.parametrize("sync", ["epoch", "step"])
 def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path, sync):
     """Each rank sees the KL averaged over ranks where they sync, so all stop together (a disagreement would hang)."""

@@ -9,8 +9,7 @@ import torch
 
 from conftest import load, short_flags
 
-# dppo has no --norm-reward (its statistics would have to be shared between ranks)
-SCALED = ["vpg", "trpo", "ppo_penalty", "ppo_clip"]
+SCALED = ["vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo"]  # dppo at world size 1 (its 2 ranks: test_dppo.py)
 
 
 def scaled_pendulum(scale: float) -> gym.Env:

@@ -70,7 +70,8 @@ def test_every_piece_of_state_survives_a_new_process(algo, in_tmp, monkeypatch):
             copies[self.iteration] = shutil.copy(path, f"{path}.{self.iteration}")
 
     monkeypatch.setattr(m.Run, "save", keep_each_full_save)
-    s = m.train(m.parse_args([*SMALL, "--total-timesteps", str(4 * BATCH), "--save-every", str(2 * BATCH)]))
+    budget = ["--total-timesteps", str(4 * BATCH), "--save-every", str(2 * BATCH)]
+    s = m.train(m.parse_args([*SMALL, "--norm-reward", *budget]))  # the running returns are state too
     assert sorted(copies) == [2, 4] and s["global_step"] == 4 * BATCH
     straight = rows(s["run_dir"])
     checkpoint = os.path.join(s["run_dir"], "checkpoint.pt")
@@ -80,7 +81,9 @@ def test_every_piece_of_state_survives_a_new_process(algo, in_tmp, monkeypatch):
     assert r.returncode == 0, r.stderr
     saved, resaved = (torch.load(p, weights_only=True) for p in (copies[2], checkpoint))
     assert saved["iteration"] == 2 and {"optimizer", "pi_optimizer", "vf_optimizer"} & set(saved)
-    assert {"rng", "curve", "evals", "global_step", "anneal", "obs_norm"} <= set(saved)
+    assert {"rng", "curve", "evals", "global_step", "anneal", "obs_norm", "reward_scale", "reward_returns"} <= set(
+        saved
+    )
     assert_same(
         {k: v for k, v in saved.items() if k not in NOT_STATE}, {k: v for k, v in resaved.items() if k not in NOT_STATE}
     )
