@@ -6,7 +6,9 @@ passes of minibatch gradient descent on the PPO loss, by default with the adapti
 
     −E_t[ r_t(θ)·Â_t − β·KL(π_old(·|s_t) ‖ π_θ(·|s_t)) ]  +  c_v·½·E_t[(V(s_t) − R̂_t)²]  −  c_H·E_t[H(π_θ(·|s_t))]
 
-(`--objective clip`: −E_t[min(r_t·Â_t, clip(r_t, 1−ε, 1+ε)·Â_t)] instead of the penalised term), r_t(θ) =
+plus, with `--kl-hinge-coef` ξ > 0, the paper's hinge ξ·max(0, E_t[KL] − 2·d_targ)², which pushes back at once when
+a step overshoots the KL target that β only answers in the next iteration (`--objective clip`:
+−E_t[min(r_t·Â_t, clip(r_t, 1−ε, 1+ε)·Â_t)] instead of the penalised term), r_t(θ) =
 π_θ(a_t|s_t) / π_old(a_t|s_t), R̂_t = Â_t + V_old(s_t). How the ranks agree (`--sync`): by default (`epoch`) each
 rank takes its own Adam steps on its own minibatches for one pass, then ONE all-reduce of a flat buffer replaces
 every rank's parameters and Adam moments by their means over ranks (model averaging, as in local SGD): every epoch
@@ -82,6 +84,7 @@ class Args:
     objective: Literal["penalty", "clip"] = "penalty"  # the adaptive KL penalty (PPO-Penalty) or the clip (PPO-Clip)
     kl_target: float = 0.01  # d_targ: the mean KL(π_old‖π_θ) per update that the adaptive β aims for
     beta_init: float = 1.0  # initial weight β of the KL penalty
+    kl_hinge_coef: float = 0.0  # ξ of the paper's hinge ξ·max(0, E[KL] − 2·d_targ)², added to the penalty (0: off)
     clip_coef: float = 0.2  # ε of the clipped surrogate: r_t is kept in [1−ε, 1+ε]
     ent_coef: float = 0.0  # weight c_H of the entropy bonus
     vf_coef: float = 0.5  # weight c_v of the value loss
@@ -283,8 +286,10 @@ def ppo_loss(policy, value, obs, act, logp_old, adv, ret, old_params, beta: floa
     kl = kl_divergence(old_params, params)  # KL(π_old‖π_θ), per state
     if args.objective == "clip":  # −E[min(r·Â, clip(r, 1−ε, 1+ε)·Â)]
         pg_loss = -torch.min(ratio * adv, ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef) * adv).mean()
-    else:  # −E[r·Â − β·KL]
-        pg_loss = -(ratio * adv - beta * kl).mean()
+    else:  # −E[r·Â − β·KL] + ξ·max(0, E[KL] − 2·d_targ)²: the hinge takes over where β reacts too slowly
+        pg_loss = (
+            -(ratio * adv - beta * kl).mean() + args.kl_hinge_coef * torch.relu(kl.mean() - 2 * args.kl_target) ** 2
+        )
     v_loss = 0.5 * (value(obs) - ret).pow(2).mean()  # ½·E[(V − R̂)²]
     ent = entropy(params).mean()
     return pg_loss - args.ent_coef * ent + args.vf_coef * v_loss, pg_loss, v_loss, ent, kl

@@ -112,6 +112,21 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
     assert loss.item() == pytest.approx(-want, rel=1e-5)  # ent_coef 0 and V = R̂ = 0
 
 
+@pytest.mark.parametrize("kl_target", [0.01, 0.1])  # KL ≈ 0.144: above 2·d_targ = 0.02, below 0.2
+def test_the_kl_hinge_adds_xi_times_the_squared_excess_over_twice_the_target(kl_target):
+    """--kl-hinge-coef ξ: the penalty objective gains ξ·max(0, E[KL] − 2·d_targ)² (Heess et al., 2017)."""
+    old, new = (torch.tensor([[0.0, 0.0]]), None), (torch.log(torch.tensor([[0.75, 0.25]])), None)
+    kl = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+    losses = []
+    for xi in (0.0, 100.0):
+        args = m.Args(objective="penalty", kl_target=kl_target, kl_hinge_coef=xi, ent_coef=0.0)
+        batch = (torch.zeros(1, 3), torch.tensor([0]), torch.log(torch.tensor([0.5])), torch.tensor([2.0]))
+        out = m.ppo_loss(lambda obs: new, lambda obs: torch.zeros(len(obs)), *batch, torch.zeros(1), old, 0.7, args)
+        losses.append(out[1].item())
+    assert losses[1] - losses[0] == pytest.approx(100.0 * max(0.0, kl - 2 * kl_target) ** 2, rel=1e-4, abs=1e-9)
+    assert (losses[1] > losses[0]) == (kl > 2 * kl_target)
+
+
 def test_collectives_are_the_identity_without_a_group():
     x = torch.tensor([1.0, 2.0, 4.0, 7.0])
     torch.testing.assert_close(m.global_normalize(x), (x - x.mean()) / (x.std() + 1e-8))
