@@ -35,7 +35,10 @@ def test_env_defaults_apply_and_explicit_flags_win(algo):
             assert getattr(args, key) == val, (env, key)
         key, val = next(iter(overrides.items()))
         flag = "--" + key.replace("_", "-")
-        explicit = val * 2 if isinstance(val, (int, float)) and not isinstance(val, bool) else val
+        explicit = val  # another valid value: a count doubled, a rate or γ halved
+        if not isinstance(val, bool) and isinstance(val, int | float):
+            explicit = val * 2 if isinstance(val, int) else val / 2
+        assert explicit != val or isinstance(val, bool), (env, key)
         assert getattr(m.parse_args([flag, str(explicit), "--env", env]), key) == explicit  # any order
     assert m.parse_args(["--env=Pendulum-v1"]).env == "Pendulum-v1"
     assert m.parse_args(["--env", "Acrobot-v1"]) == m.Args(env="Acrobot-v1")  # no table entry: Args' defaults
