@@ -851,35 +851,34 @@ def global_normalize(x: torch.Tensor) -> torch.Tensor:
     return ((x.double() - mean) / (std + 1e-8)).to(x.dtype)
 
 
-def average_gradients(weights: list, extras: torch.Tensor) -> torch.Tensor:
-    """Replace every .grad by its mean over ranks with ONE all-reduce of a flat buffer that also carries
-    `extras` (scalars to average, e.g. the loss and the KL); returns the averaged extras."""
-    grads = [torch.zeros_like(w) if w.grad is None else w.grad for w in weights]
-    flat = torch.cat([g.reshape(-1) for g in grads] + [extras.detach().reshape(-1).to(grads[0].dtype)])
-    if world_size() > 1:
-        all_reduce_sum(flat)
-        flat /= world_size()
-        offset = 0
-        for w, g in zip(weights, grads, strict=True):
-            w.grad = flat[offset : offset + g.numel()].view_as(g)  # a view of the buffer: no copy back
-            offset += g.numel()
-    return flat[-extras.numel() :]
-
-
-def average_parameters(weights: list, optimizer, extras: torch.Tensor) -> torch.Tensor:
-    """Replace every weight and its Adam moments by their mean over ranks (ONE all-reduce of a flat buffer that also
-    carries `extras`); returns the averaged extras. Afterwards every rank holds the same bits."""
-    moments = [optimizer.state[w][k] for w in weights for k in ("exp_avg", "exp_avg_sq")]
-    tensors = [w.data for w in weights] + moments
+def mean_over_ranks(tensors: list, extras: torch.Tensor) -> tuple[list, torch.Tensor]:
+    """Each tensor's mean over ranks, as views of ONE all-reduced flat buffer that also carries `extras` (scalars to
+    average, e.g. the loss and the KL); returns (the means, the averaged extras). Every rank receives the same bits."""
     flat = torch.cat([t.reshape(-1) for t in tensors] + [extras.detach().reshape(-1).to(tensors[0].dtype)])
     if world_size() > 1:
         all_reduce_sum(flat)
         flat /= world_size()
-        offset = 0
-        for t in tensors:
-            t.copy_(flat[offset : offset + t.numel()].view_as(t))
-            offset += t.numel()
-    return flat[-extras.numel() :]
+    means = flat[: -extras.numel()].split([t.numel() for t in tensors])
+    return [m.view_as(t) for m, t in zip(means, tensors, strict=True)], flat[-extras.numel() :]
+
+
+def average_gradients(weights: list, extras: torch.Tensor) -> torch.Tensor:
+    """--sync step: replace every .grad by its mean over ranks (views of the buffer: no copy back)."""
+    means, extras = mean_over_ranks([torch.zeros_like(w) if w.grad is None else w.grad for w in weights], extras)
+    if world_size() > 1:
+        for w, g in zip(weights, means, strict=True):
+            w.grad = g
+    return extras
+
+
+def average_parameters(weights: list, optimizer, extras: torch.Tensor) -> torch.Tensor:
+    """--sync epoch: replace every weight and its Adam moments by their mean over ranks."""
+    tensors = [t for w in weights for t in (w.data, optimizer.state[w]["exp_avg"], optimizer.state[w]["exp_avg_sq"])]
+    means, extras = mean_over_ranks(tensors, extras)
+    if world_size() > 1:
+        for t, mean in zip(tensors, means, strict=True):
+            t.copy_(mean)
+    return extras
 
 
 def all_gather(obj) -> list:
