@@ -6,15 +6,16 @@ passes of minibatch gradient descent on the PPO loss, by default with the adapti
 
     −E_t[ r_t(θ)·Â_t − β·KL(π_old(·|s_t) ‖ π_θ(·|s_t)) ]  +  c_v·½·E_t[(V(s_t) − R̂_t)²]  −  c_H·E_t[H(π_θ(·|s_t))]
 
-plus, with `--kl-hinge-coef` ξ > 0, the paper's hinge ξ·max(0, E_t[KL] − 2·d_targ)², which pushes back at once when
-a step overshoots the KL target that β only answers in the next iteration (`--objective clip`:
+plus the paper's hinge ξ·max(0, E_t[KL] − 2·d_targ)² (`--kl-hinge-coef` ξ, 0 turns it off), which pushes back at
+once when a step overshoots the KL target that β only answers in the next iteration (`--objective clip`:
 −E_t[min(r_t·Â_t, clip(r_t, 1−ε, 1+ε)·Â_t)] instead of the penalised term), r_t(θ) =
 π_θ(a_t|s_t) / π_old(a_t|s_t), R̂_t = Â_t + V_old(s_t). How the ranks agree (`--sync`): by default (`epoch`) each
 rank takes its own Adam steps on its own minibatches for one pass, then ONE all-reduce of a flat buffer replaces
 every rank's parameters and Adam moments by their means over ranks (model averaging, as in local SGD): every epoch
-starts from the same bits on every rank. With plain gradient steps a pass would move θ, to first order in the step
-size, as steps on the averaged gradients do; Adam scales each rank's steps by that rank's own, noisier, moments, so
-the ranks gain less from each other's data (README: "dppo: what a second rank buys"). With `--sync step` the
+starts from the same bits on every rank. The mean of W ranks' Adam steps is shorter than one rank's wherever their
+noisy directions disagree, so with `--scale-lr` (default) each rank steps with W·learning_rate under `--sync epoch`:
+the linear scaling rule of Goyal et al., 2017 (arXiv:1706.02677); where the ranks agree, the step overshoots and the
+hinge above pushes back (README: "dppo: what a second rank buys"). With `--sync step` the
 gradients are averaged before every optimiser step instead (one all-reduce per minibatch, num_minibatches times as
 many): the update is then exactly the one a single process would make on the union of the ranks' minibatches. One
 process runs the same update either way. What must be global is global: Â_t is normalised with the mean and std of
@@ -81,10 +82,11 @@ class Args:
     update_epochs: int = 10  # passes over each batch
     num_minibatches: int = 8  # minibatches per pass on every rank; must divide the batch
     sync: Literal["epoch", "step"] = "epoch"  # average parameters after every epoch, or gradients before every step
+    scale_lr: bool = True  # --sync epoch on W ranks: every rank steps with W × learning_rate (linear scaling rule)
     objective: Literal["penalty", "clip"] = "penalty"  # the adaptive KL penalty (PPO-Penalty) or the clip (PPO-Clip)
     kl_target: float = 0.01  # d_targ: the mean KL(π_old‖π_θ) per update that the adaptive β aims for
     beta_init: float = 1.0  # initial weight β of the KL penalty
-    kl_hinge_coef: float = 0.0  # ξ of the paper's hinge ξ·max(0, E[KL] − 2·d_targ)², added to the penalty (0: off)
+    kl_hinge_coef: float = 1000.0  # ξ of the paper's hinge ξ·max(0, E[KL] − 2·d_targ)², added to the penalty (0: off)
     clip_coef: float = 0.2  # ε of the clipped surrogate: r_t is kept in [1−ε, 1+ε]
     ent_coef: float = 0.0  # weight c_H of the entropy bonus
     vf_coef: float = 0.5  # weight c_v of the value loss
@@ -409,9 +411,10 @@ def train(args: Args) -> dict | None:
         num_iterations = args.total_timesteps // (world * args.num_envs * args.num_steps)
         first_seed = args.seed + (run.iteration * world + rank) * args.num_envs  # new seeds after a resume
         obs_raw, _ = envs.reset(seed=[first_seed + i for i in range(args.num_envs)])
+        peak_lr = args.learning_rate * (world if args.scale_lr and args.sync == "epoch" else 1)  # linear scaling
         with run.training():  # the first Ctrl-C ends training after an iteration; evaluation and saving follow
             for iteration in range(run.iteration + 1, num_iterations + 1):  # run.iteration: 0, or --resume's
-                lr = args.learning_rate * (run.lr_fraction(iteration, num_iterations) if args.anneal_lr else 1.0)
+                lr = peak_lr * (run.lr_fraction(iteration, num_iterations) if args.anneal_lr else 1.0)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 start, comm_start = time.perf_counter(), comm_seconds

@@ -349,7 +349,8 @@ def test_norm_reward_statistics_are_every_ranks(tmp_path):
 
 @pytest.mark.parametrize("sync", ["epoch", "step"])
 def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path, sync):
-    """Each rank sees the KL averaged over ranks where they sync, so all stop together (a disagreement would hang)."""
+    """Each rank sees the KL averaged over ranks where they sync, so all stop together (a disagreement would hang).
+    The learning rate follows the sync: W × the schedule under --sync epoch (--scale-lr), the schedule under step."""
     r = torchrun(
         DPPO,
         "--env",
@@ -380,6 +381,9 @@ def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path, sync):
     rows = csv_path.read_text().splitlines()
     col = rows[0].split(",").index("epochs_done")
     assert [int(row.split(",")[col]) for row in rows[1:]] == [1, 1, 1]
+    col, scale = rows[0].split(",").index("learning_rate"), 2 if sync == "epoch" else 1
+    peak = scale * m.ENV_DEFAULTS["CartPole-v1"]["learning_rate"]
+    assert [float(row.split(",")[col]) for row in rows[1:]] == pytest.approx([peak, peak * 2 / 3, peak / 3])
 
 
 def test_an_error_under_torchrun_is_one_line_per_rank(tmp_path):
