@@ -141,6 +141,8 @@ def status(c: dict, word: str) -> str:
         text = f"no {word}"
     elif c["passed"]:
         text = "pass" + (" (marked known shortfall: remove the mark?)" if c["known_shortfall"] else "")
+    elif c["counts"] and c.get("missing_seeds"):
+        text = f"incomplete (no seed {', '.join(map(str, c['missing_seeds']))})"
     elif not c["counts"]:
         text = f"below {word} (peer, not gated)"
     else:

@@ -130,11 +130,22 @@ def test_mujoco_the_mean_over_seeds_must_reach_the_target():
     )
 
 
+@pytest.mark.parametrize("suite", [bench.MUJOCO, bench.BOX2D])
+def test_a_mean_over_fewer_seeds_than_the_targets_is_incomplete(suite):
+    """Two seeds whose mean clears the target do not pass: the target is a mean over seeds 1-3."""
+    env, seeds = suite.envs[0], suites.MEAN_SEEDS
+    runs = [run("ppo_clip", env, s, 9999.0) for s in seeds[:-1]] + [run("trpo", env, s, 9999.0) for s in seeds]
+    cells = bench.aggregate(runs, suite)
+    clip, trpo = cell(cells, "ppo_clip", env), cell(cells, "trpo", env)
+    assert trpo["passed"] and not clip["passed"] and clip["status"] == f"incomplete (no seed {seeds[-1]})"
+    assert bench.exit_code(cells) == 1 and f"incomplete: no seed {seeds[-1]}" in bench.failure_report(cells, suite)
+
+
 @pytest.mark.parametrize(
     "suite, env", [(bench.CLASSIC, "Pendulum-v1"), (bench.MUJOCO, "Hopper-v5"), (bench.BOX2D, "LunarLander-v3")]
 )
 def test_known_shortfall_shows_failing_but_exits_zero(suite, env):
-    runs = [run("vpg", env, 1, -5000.0), run("trpo", env, 1, -5000.0)]
+    runs = [run(algo, env, seed, -5000.0) for algo in ("vpg", "trpo") for seed in (1, 2, 3)]
     marks = {("vpg", env): "measured −5000; see README"}
     cells = bench.aggregate(runs, suite, shortfalls=marks)
     assert cell(cells, "vpg", env)["status"] == "FAIL (known shortfall)" and bench.exit_code(cells) == 1  # trpo
@@ -149,7 +160,7 @@ def test_known_shortfall_shows_failing_but_exits_zero(suite, env):
     "suite, env", [(bench.CLASSIC, "CartPole-v1"), (bench.MUJOCO, "Hopper-v5"), (bench.BOX2D, "LunarLander-v3")]
 )
 def test_a_crashed_seed_fails_the_cell_even_when_the_others_pass(suite, env):
-    cells = bench.aggregate([run("vpg", env, 1, 5000.0), crashed("vpg", env, 2)], suite)
+    cells = bench.aggregate([run("vpg", env, 1, 5000.0), crashed("vpg", env, 2), run("vpg", env, 3, 5000.0)], suite)
     c = cells[0]
     assert c["eval_mean"] == 5000.0 and c["errors"] == [2] and not c["passed"]  # the MuJoCo mean alone would pass
     assert c["status"] == "FAIL (crashed: seeds [2])" and bench.exit_code(cells) == 1
@@ -158,14 +169,14 @@ def test_a_crashed_seed_fails_the_cell_even_when_the_others_pass(suite, env):
 
 def test_mujoco_ppo_penalty_target_is_relative_to_the_larger_of_ppo_clips_mean_and_target():
     hc = "HalfCheetah-v5"
-    penalty = [run("ppo_penalty", hc, 1, 2700.0), run("ppo_penalty", hc, 2, 2600.0)]  # mean 2650
-    cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 3100.0) for s in (1, 2)], bench.MUJOCO)
+    penalty = [run("ppo_penalty", hc, s, e) for s, e in ((1, 2700.0), (2, 2600.0), (3, 2650.0))]  # mean 2650
+    cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 3100.0) for s in (1, 2, 3)], bench.MUJOCO)
     pen = cell(cells, "ppo_penalty", hc)  # 2650 ≥ 0.85 · 3100 = 2635
     assert pen["target"] == pytest.approx(suites.PPO_PENALTY_RELATIVE * 3100.0) and pen["passed"]
     assert "| ≥ 0.85 × ppo_clip's 3100.0 = 2635.0 |" in bench.table(cells, bench.MUJOCO)
-    cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 3200.0) for s in (1, 2)], bench.MUJOCO)
+    cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 3200.0) for s in (1, 2, 3)], bench.MUJOCO)
     assert not cell(cells, "ppo_penalty", hc)["passed"] and bench.exit_code(cells) == 1  # 2650 < 2720
-    cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 2900.0) for s in (1, 2)], bench.MUJOCO)
+    cells = bench.aggregate(penalty + [run("ppo_clip", hc, s, 2900.0) for s in (1, 2, 3)], bench.MUJOCO)
     pen = cell(cells, "ppo_penalty", hc)  # ppo_clip's mean 2900 < its target 3000: 0.85 · 3000 = 2550
     assert pen["target"] == pytest.approx(2550.0) and pen["passed"] and not cell(cells, "ppo_clip", hc)["passed"]
     assert "| ≥ 0.85 × ppo_clip's target 3000.0 = 2550.0 |" in bench.table(cells, bench.MUJOCO)
@@ -175,11 +186,14 @@ def test_mujoco_ppo_penalty_target_is_relative_to_the_larger_of_ppo_clips_mean_a
 
 def test_mujoco_table_and_markdown_keep_their_columns_and_sections():
     runs = [run("vpg", "Hopper-v5", 1, 900.0, best=1000.0, wall=400.0, process=450.0, sps=5000.0, commit="abc1234")]
-    runs += [run("vpg", "Hopper-v5", 2, 900.0, best=1000.0, wall=400.0, process=450.0, sps=5000.0, commit="def5678")]
+    runs += [
+        run("vpg", "Hopper-v5", s, 900.0, best=1000.0, wall=400.0, process=450.0, sps=5000.0, commit="def5678")
+        for s in (2, 3)
+    ]
     cells = bench.aggregate(runs, bench.MUJOCO)
     md = bench.markdown(cells, bench.MUJOCO, {"sys": 0.01}, {"cpu": "fake"})
-    row = "| vpg | Hopper-v5 | 2 | 900.0 ± 0.0 | 900.0, 900.0 | 1000.0 ± 0.0 | ≥ 800 | 5,000 | 400.0 (> 300) | 450.0 "
-    row += "| abc1234, def5678 | pass |"  # the seconds target: shown, not gated
+    row = "| vpg | Hopper-v5 | 3 | 900.0 ± 0.0 | 900.0, 900.0, 900.0 | 1000.0 ± 0.0 | ≥ 800 | 5,000 | 400.0 (> 300) "
+    row += "| 450.0 | abc1234, def5678 | pass |"  # the seconds target: shown, not gated
     assert MUJOCO_HEAD + "\n|" + "---|" * 12 + "\n" + row in md
     published = md.split("## Published (1 M steps unless noted)")[1].split("## Definitions")[0]
     rows = [line for line in published.splitlines() if line.startswith("| ")][1:]
@@ -306,7 +320,8 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
     assert len(results["runs"]) == 8 and all(r["process_s"] > 0 and r["error"] is None for r in results["runs"])
     assert {r["commit"] for r in results["runs"]} == {"no commit"}  # the fake repo is not a git work tree
     c = cell(results["cells"], "ppo_clip", "Hopper-v5")
-    assert c["eval_mean"] == pytest.approx(5001.5) and c["passed"] and c["eval_episodes"] == [7]
+    assert c["eval_mean"] == pytest.approx(5001.5) and c["eval_episodes"] == [7]
+    assert not c["passed"] and c["status"] == "incomplete (no seed 3)"  # the targets are means over seeds 1-3
     md = (out / "results_mujoco.md").read_text()
     assert MUJOCO_HEAD in md and '"final" = deterministic evaluation (7 episodes' in md
     pngs = {f"curve_{e}_{x}.png" for e in ("HalfCheetah-v5", "Hopper-v5") for x in ("steps", "seconds", "evals")}
