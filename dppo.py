@@ -919,11 +919,8 @@ class DistributedRun(Run):
         batch = self.world * args.num_envs * args.num_steps
         if args.total_timesteps < batch:
             raise ValueError(f"total_timesteps {args.total_timesteps} < one batch of {self.world} ranks ({batch})")
-        run_id, self.restarted = (
-            os.environ.get("TORCHELASTIC_RUN_ID", "none"),
-            "TORCHELASTIC_RESTART_COUNT" in os.environ,
-        )
-        self.restarted = self.restarted and int(os.environ["TORCHELASTIC_RESTART_COUNT"]) > 0
+        run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+        self.restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0  # torchrun restarted the group
         default_name = f"{args.env.replace('/', '-')}__{ALGO}__{args.seed}__{run_id}" if run_id != "none" else None
         self.name = args.run_name or default_name  # None: a timestamped folder, never resumed by a restart
         if self.name and self.restarted and all_gather(os.path.isfile(f"runs/{self.name}/checkpoint.pt"))[0]:
