@@ -17,7 +17,8 @@ noisy directions disagree, so with `--scale-lr` (default) each rank steps with W
 the linear scaling rule of Goyal et al., 2017 (arXiv:1706.02677); where the ranks agree, the step overshoots and the
 hinge above pushes back (README: "dppo: what a second rank buys"). With `--sync step` the
 gradients are averaged before every optimiser step instead (one all-reduce per minibatch, num_minibatches times as
-many): the update is then exactly the one a single process would make on the union of the ranks' minibatches. One
+many): the update is then exactly the one a single process would make on the union of the ranks' minibatches
+(with ξ = 0: the hinge is non-linear in each rank's own minibatch KL, so its gradients do not average out). One
 process runs the same update either way. What must be global is global: Â_t is normalised with the mean and std of
 every rank's batch, observation statistics (--norm-obs) and the discounted-return statistics of reward scaling
 (--norm-reward) merge every rank's, the mean KL d that drives β (d < d_targ/1.5 ⇒ β/2; d > 1.5·d_targ ⇒ 2β) and the

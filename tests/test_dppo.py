@@ -94,7 +94,7 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
     def value(obs):
         return torch.zeros(len(obs))
 
-    args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5)
+    args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, kl_hinge_coef=0.0)  # hinge: below
     loss, pg, v_loss, ent, kl_out = m.ppo_loss(
         policy,
         value,
@@ -179,7 +179,8 @@ def averaged_gradient(policy, value, batch, rows, objective: str, per_rank_norm:
     adv = batch["adv"][rows]
     adv = (adv - adv.mean()) / (adv.std() + 1e-8) if per_rank_norm else m.global_normalize(adv)
     old = tuple(None if p is None else p[rows] for p in batch["old"])
-    args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5)
+    # ξ = 0: the hinge squares each rank's own minibatch KL, so only without it is the average the whole-batch update
+    args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5, kl_hinge_coef=0.0)
     loss = m.ppo_loss(
         policy,
         value,
