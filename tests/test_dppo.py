@@ -3,6 +3,7 @@ parameter average (--sync epoch), both with real ranks on loopback launched by t
 rank-0-only outputs, errors, Ctrl-C, learning with 2 ranks, on one node and as two nodes (the generic contract of
 test_contract.py runs on dppo at world size 1: conftest.ALGOS)."""
 
+import csv
 import json
 import math
 import os
@@ -32,6 +33,13 @@ def torchrun(*argv, cwd, nproc=2, timeout=600):
     finally:
         kill_tree(p)  # the ranks too, whatever happened
     return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
+def train_ranks(cwd, *flags, timeout=600) -> tuple[subprocess.CompletedProcess, dict]:
+    """dppo.py with `flags` on 2 ranks under torchrun; asserts it succeeded. Returns the run and rank 0's summary."""
+    r = torchrun(DPPO, *flags, "--summary-json", "s.json", cwd=cwd, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r, json.loads((cwd / "s.json").read_text())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,26 +297,8 @@ def test_one_process_updates_the_same_with_either_sync(tmp_path, monkeypatch):
 # Real training with 2 ranks
 # ---------------------------------------------------------------------------------------------
 def test_two_ranks_stay_bit_identical_and_only_rank_0_writes(tmp_path):
-    r = torchrun(
-        DPPO,
-        "--env",
-        "Pendulum-v1",
-        "--num-envs",
-        "2",
-        "--num-steps",
-        "64",
-        "--total-timesteps",
-        "1024",
-        "--eval-episodes",
-        "2",
-        "--norm-obs",
-        "--save-model",
-        "--summary-json",
-        "s.json",
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    s = json.loads((tmp_path / "s.json").read_text())
+    flags = ["--env", "Pendulum-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "1024"]
+    r, s = train_ranks(tmp_path, *flags, "--eval-episodes", "2", "--norm-obs", "--save-model")
     assert s["world_size"] == 2 and s["global_step"] == 1024  # 4 iterations of 2 ranks × 2 envs × 64 steps
     checksums = s["param_checksums"]  # each rank's sha256 of its weights and statistics after 160 Adam steps
     assert len(checksums) == 2 and checksums[0] == checksums[1]
@@ -328,20 +318,7 @@ def test_norm_reward_statistics_are_every_ranks(tmp_path):
     """--norm-reward: σ(G) is over every rank's discounted returns, so the ranks hold the same statistics (in the
     checksums) and they count every rank's steps."""
     flags = ["--env", "Pendulum-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "512"]
-    r = torchrun(
-        DPPO,
-        *flags,
-        "--eval-episodes",
-        "1",
-        "--norm-reward",
-        "--save-model",
-        "--summary-json",
-        "s.json",
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    s = json.loads((tmp_path / "s.json").read_text())
+    _, s = train_ranks(tmp_path, *flags, "--eval-episodes", "1", "--norm-reward", "--save-model", timeout=300)
     assert s["param_checksums"][0] == s["param_checksums"][1]
     state = torch.load(tmp_path / s["checkpoint"], weights_only=True)["reward_scale"]
     assert float(state["count"]) == pytest.approx(512 + 1e-4)  # 2 iterations × 2 ranks × 2 envs × 64 steps
@@ -352,39 +329,16 @@ def test_norm_reward_statistics_are_every_ranks(tmp_path):
 def test_a_kl_early_stop_is_agreed_by_every_rank(tmp_path, sync):
     """Each rank sees the KL averaged over ranks where they sync, so all stop together (a disagreement would hang).
     The learning rate follows the sync: W × the schedule under --sync epoch (--scale-lr), the schedule under step."""
-    r = torchrun(
-        DPPO,
-        "--env",
-        "CartPole-v1",
-        "--num-envs",
-        "2",
-        "--num-steps",
-        "64",
-        "--total-timesteps",
-        "768",
-        "--eval-episodes",
-        "1",
-        "--objective",
-        "clip",
-        "--kl-early-stop",
-        "1e-12",
-        "--sync",
-        sync,
-        "--summary-json",
-        "s.json",
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    s = json.loads((tmp_path / "s.json").read_text())
+    flags = ["--env", "CartPole-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "768"]
+    flags += ["--eval-episodes", "1", "--objective", "clip", "--kl-early-stop", "1e-12", "--sync", sync]
+    _, s = train_ranks(tmp_path, *flags, timeout=300)
     assert s["param_checksums"][0] == s["param_checksums"][1]
     (csv_path,) = tmp_path.glob("runs/*/progress.csv")
-    rows = csv_path.read_text().splitlines()
-    col = rows[0].split(",").index("epochs_done")
-    assert [int(row.split(",")[col]) for row in rows[1:]] == [1, 1, 1]
-    col, scale = rows[0].split(",").index("learning_rate"), 2 if sync == "epoch" else 1
-    peak = scale * m.ENV_DEFAULTS["CartPole-v1"]["learning_rate"]
-    assert [float(row.split(",")[col]) for row in rows[1:]] == pytest.approx([peak, peak * 2 / 3, peak / 3])
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["epochs_done"]) for row in rows] == [1, 1, 1]
+    peak = (2 if sync == "epoch" else 1) * m.ENV_DEFAULTS["CartPole-v1"]["learning_rate"]
+    assert [float(row["learning_rate"]) for row in rows] == pytest.approx([peak, peak * 2 / 3, peak / 3])
 
 
 def test_an_error_under_torchrun_is_one_line_per_rank(tmp_path):
@@ -434,9 +388,7 @@ def test_ctrl_c_under_torchrun_stops_every_rank_and_rank_0_saves(tmp_path):
 
 @pytest.mark.parametrize("env", ["Pendulum-v1"])  # CartPole-v1: test_two_nodes_learn_cartpole, 2 ranks as 2 nodes
 def test_two_ranks_learn_with_default_flags(env, tmp_path):
-    r = torchrun(DPPO, "--env", env, "--seed", "1", "--summary-json", "s.json", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    s = json.loads((tmp_path / "s.json").read_text())
+    _, s = train_ranks(tmp_path, "--env", env, "--seed", "1")
     assert s["world_size"] == 2 and s["global_step"] <= m.parse_args(["--env", env]).total_timesteps
     assert s["eval_mean_return"] >= THRESHOLDS[env], f"dppo on {env}: eval {s['eval_mean_return']:.1f}"
 
