@@ -83,7 +83,9 @@ MUJOCO = dict(
     total_timesteps=1_000_000, num_steps=128, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000
 )
 MUJOCO.update(save_every=100_000)
-FAMILY_DEFAULTS = {"mujoco": MUJOCO}
+BOX2D = dict(total_timesteps=1_000_000, gamma=0.999, gae_lambda=0.98)  # γ, λ: long horizons
+BOX2D.update(eval_every=50_000, save_every=100_000)
+FAMILY_DEFAULTS = {"mujoco": MUJOCO, "box2d": BOX2D}
 ENV_DEFAULTS = {  # where an env needs more than its family's preset (measured)
     "CartPole-v1": dict(total_timesteps=60_000, max_kl=0.02, vf_learning_rate=3e-3),
     "Pendulum-v1": dict(total_timesteps=100_000, gamma=0.9, max_kl=0.03, vf_learning_rate=1e-2),

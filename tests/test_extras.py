@@ -40,10 +40,18 @@ def test_every_requirement_file_that_brings_pygame_brings_pygame_ce():
 
 @pytest.mark.parametrize("env", ["LunarLander-v3", "LunarLanderContinuous-v3"])
 @pytest.mark.parametrize("algo", ["vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo"])
-def test_box2d_envs_train(algo, env, in_tmp):
+def test_box2d_envs_train_with_their_preset(algo, env, in_tmp):
+    """Two iterations with the Box2D family's preset (γ = 0.999, λ = 0.98, 1 M steps; dppo has none: its Args):
+    builds, trains, evaluates, saves. The 1 M-step results are the benchmarks' job."""
     m = load(algo)
-    s = m.train(m.parse_args(["--env", env, *short_flags(algo)]))
-    assert s["global_step"] == 256 and len(s["eval_returns"]) == 2
+    if algo == "dppo":
+        s = m.train(m.parse_args(["--env", env, *short_flags(algo)]))
+        assert s["global_step"] == 256 and len(s["eval_returns"]) == 2
+        return
+    args = m.parse_args(["--env", env, "--eval-episodes", "1", "--save-model"])
+    assert (args.gamma, args.gae_lambda, args.total_timesteps, args.save_every) == (0.999, 0.98, 1_000_000, 100_000)
+    s = m.train(m.replace(args, total_timesteps=2 * args.num_envs * args.num_steps))
+    assert s["global_step"] == 2 * args.num_envs * args.num_steps and os.path.isfile(s["checkpoint"])
 
 
 @pytest.mark.parametrize("env", ["Walker2d-v5", "Swimmer-v5", "InvertedDoublePendulum-v5"])
