@@ -117,6 +117,7 @@ class Args:
 # both. README's "Default hyper-parameters" says why.
 MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
 MUJOCO.update(save_every=100_000, kl_target=0.03, num_minibatches=16, kl_early_stop=0.12)  # the stop: 4·d_targ
+MUJOCO.update(sync="step")  # gradients averaged every step, as in the paper (README: epoch sync lost on Hopper)
 FAMILY_DEFAULTS = {"mujoco": MUJOCO}
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, kl_target=0.02),
