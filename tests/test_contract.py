@@ -64,8 +64,8 @@ def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
         assert pendulum.total_timesteps == m.ENV_DEFAULTS["InvertedPendulum-v5"]["total_timesteps"] < 1_000_000
         assert pendulum.norm_obs == preset["norm_obs"] is True
     if algo != "dppo":  # an env of the Box2D family that no file lists gets that preset too
-        walker2 = m.parse_args(["--env", "BipedalWalker-v3"])
-        assert walker2 == m.replace(m.Args(env="BipedalWalker-v3"), **m.FAMILY_DEFAULTS["box2d"])
+        bipedal = m.parse_args(["--env", "BipedalWalker-v3"])
+        assert bipedal == m.replace(m.Args(env="BipedalWalker-v3"), **m.FAMILY_DEFAULTS["box2d"])
     r = cli(algo, "--env", "Walker2d-v5", "--help", cwd=tmp_path)
     assert "Defaults for Walker2d-v5: Args < the mujoco preset < your flags" in " ".join(
         r.stdout.replace("│", " ").split()
