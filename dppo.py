@@ -71,7 +71,7 @@ BETA_MIN, BETA_MAX = 1e-3, 1e2
 
 @dataclass
 class Args:
-    env: str = "CartPole-v1"  # gymnasium environment id (flat Box observations; Discrete or Box actions)
+    env: str = "CartPole-v1"  # gymnasium environment id (Discrete, MultiDiscrete, MultiBinary or 1-D Box actions)
     seed: int = 1  # seed of python, numpy, torch and the environments
     total_timesteps: int = 200_000  # environment steps to train for, summed over all envs of all ranks
     num_envs: int = 8  # parallel environments per rank (gymnasium SyncVectorEnv)
@@ -140,19 +140,31 @@ def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], out_gain: float) -> 
 
 
 class Policy(nn.Module):
-    """π_θ(·|s) as its parameters: Categorical (logits, None), or N(μ(s), diag(σ²)) (μ, log σ), σ state-independent."""
+    """π_θ(·|s) as its parameters: (μ, log σ) of N(μ(s), diag(σ²)), σ state-independent, for Box actions, else (logits,
+    None) of shape (…, heads, choices), independent Categoricals: one head for Discrete, one per entry of nvec for
+    MultiDiscrete, two choices (a Bernoulli) per bit for MultiBinary; a head's unused choices get logit −1e9."""
 
     def __init__(self, obs_dim: int, act_space: gym.Space, hidden: tuple[int, ...], log_std_init: float):
         super().__init__()
-        discrete = isinstance(act_space, gym.spaces.Discrete)
-        n_out = int(act_space.n) if discrete else act_space.shape[0]
+        box = isinstance(act_space, gym.spaces.Box)
+        if isinstance(act_space, gym.spaces.Discrete):
+            heads = torch.tensor([int(act_space.n)])
+        elif isinstance(act_space, gym.spaces.MultiDiscrete):
+            heads = torch.as_tensor(act_space.nvec.ravel())
+        else:  # MultiBinary: two choices per bit (unused for Box)
+            heads = torch.full((int(np.prod(act_space.shape)),), 2)
+        self.register_buffer("pad", None if box else torch.arange(heads.max()) >= heads[:, None], persistent=False)
+        self.act_shape = act_space.shape if box else heads.shape  # (dimensions,) or (heads,)
+        n_out = act_space.shape[0] if box else self.pad.numel()
         self.net = mlp(obs_dim, n_out, hidden, out_gain=0.01)
-        self.log_std = None if discrete else nn.Parameter(torch.full((n_out,), log_std_init))
+        self.log_std = nn.Parameter(torch.full((n_out,), log_std_init)) if box else None
 
     def forward(self, obs: torch.Tensor):
         out = self.net(obs)
+        if self.log_std is None:
+            return out.unflatten(-1, self.pad.shape).masked_fill(self.pad, -1e9), None
         # a copy, not a view, of log σ: callers keep π_old's parameters while the optimiser changes log σ in place
-        return out, None if self.log_std is None else self.log_std.expand_as(out).clone()
+        return out, self.log_std.expand_as(out).clone()
 
 
 class Value(nn.Module):
@@ -215,32 +227,32 @@ class RewardScale(ObsNorm):
 def log_prob(params, action: torch.Tensor) -> torch.Tensor:
     """log π(a|s) for the parameters returned by Policy.forward."""
     mean_or_logits, log_std = params
-    if log_std is None:  # Categorical: log softmax(logits)[a]
-        return torch.log_softmax(mean_or_logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+    if log_std is None:  # independent Categoricals: Σ_k log softmax(logits_k)[a_k]
+        return torch.log_softmax(mean_or_logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1).sum(-1)
     # diagonal Gaussian: Σ_i −(a_i − μ_i)²/(2σ_i²) − log σ_i − ½ log 2π
     z = (action - mean_or_logits) * torch.exp(-log_std)
     return (-0.5 * z.pow(2) - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
 
 
 def entropy(params) -> torch.Tensor:
-    """H(π(·|s)): −Σ_a p log p for Categorical, Σ_i (½ + ½ log 2π + log σ_i) for the Gaussian."""
+    """H(π(·|s)): Σ_k −Σ_a p_k,a log p_k,a over the Categorical heads, Σ_i (½ + ½ log 2π + log σ_i) for the Gaussian."""
     mean_or_logits, log_std = params
     if log_std is None:
         logp = torch.log_softmax(mean_or_logits, -1)
-        return -(logp.exp() * logp).sum(-1)
+        return -(logp.exp() * logp).sum(-1).sum(-1)
     return (0.5 + 0.5 * np.log(2 * np.pi) + log_std).sum(-1)
 
 
 def sample(params) -> torch.Tensor:
-    """a ~ π(·|s) (Categorical index, or μ + σ·N(0, I))."""
+    """a ~ π(·|s): an index per Categorical head, or μ + σ·N(0, I)."""
     mean_or_logits, log_std = params
     if log_std is None:
-        return torch.multinomial(torch.softmax(mean_or_logits, -1), 1).squeeze(-1)
+        return torch.multinomial(torch.softmax(mean_or_logits, -1).flatten(0, -2), 1).view(mean_or_logits.shape[:-1])
     return mean_or_logits + torch.exp(log_std) * torch.randn_like(mean_or_logits)
 
 
 def mode(params) -> torch.Tensor:
-    """The deterministic action: argmax of the logits, or the Gaussian mean."""
+    """The deterministic action: the argmax of every head's logits, or the Gaussian mean."""
     mean_or_logits, log_std = params
     return mean_or_logits.argmax(-1) if log_std is None else mean_or_logits
 
@@ -264,12 +276,12 @@ def compute_gae(rewards, values, next_values, terminations, dones, gamma: float,
 
 def kl_divergence(p, q) -> torch.Tensor:
     """KL(p‖q) per state, analytic, for two parameter tuples of Policy.forward.
-    Categorical: Σ_a p_a·(log p_a − log q_a).
+    Categorical heads: Σ_k Σ_a p_k,a·(log p_k,a − log q_k,a).
     Diagonal Gaussian: Σ_i [log σq_i − log σp_i + (σp_i² + (μp_i − μq_i)²) / (2σq_i²) − ½]."""
     (p_out, p_log_std), (q_out, q_log_std) = p, q
     if p_log_std is None:
         logp, logq = torch.log_softmax(p_out, -1), torch.log_softmax(q_out, -1)
-        return (logp.exp() * (logp - logq)).sum(-1)
+        return (logp.exp() * (logp - logq)).sum(-1).sum(-1)
     var_ratio_term = (torch.exp(2 * p_log_std) + (p_out - q_out).pow(2)) / (2 * torch.exp(2 * q_log_std))
     return (q_log_std - p_log_std + var_ratio_term - 0.5).sum(-1)
 
@@ -316,7 +328,7 @@ def collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run) -> tuple
     T, N, obs_dim = run.args.num_steps, envs.num_envs, obs_raw.shape[1]
     batch = {key: torch.zeros(T, N) for key in ("logp", "reward", "term", "done")}
     batch.update(obs=torch.zeros(T, N, obs_dim), next_obs=torch.zeros(T, N, obs_dim), raw_obs=np.zeros((T, N, obs_dim)))
-    batch.update(act=torch.zeros((T, N, *envs.single_action_space.shape)), disc_return=np.zeros((T, N)))  # act: (T, N)
+    batch.update(act=torch.zeros((T, N, *policy.act_shape)), disc_return=np.zeros((T, N)))
     for t in range(T):
         obs = obs_norm(obs_raw)
         params = policy(obs)
@@ -459,36 +471,53 @@ def train(args: Args) -> dict | None:
 # Plumbing, the same text in every algorithm file (a test compares them): environments, checkpoints, the run
 # folder and its logs, evaluation, the command line. A reader of the algorithm can stop here.
 # =============================================================================================
+EVAL_ENVS = 32  # evaluation episodes played at once
+EVAL_MAX_STEPS = 1_000  # an evaluation episode's cap where the env has no time limit of its own
+CATEGORICAL = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary  # policies of Categorical heads
+
+
 def make_env(env_id: str, **kwargs) -> gym.Env:
-    """gym.make, with any failure (unknown id, missing package, a simulator that cannot start) as a one-line error."""
+    """gym.make, any failure (unknown id, missing package, simulator that cannot start) as one line; check_spaces;
+    the observations as one vector (FlattenObservation: Box raveled, Discrete one-hot, Dict/Tuple entries in a row)."""
     try:
-        return gym.make(env_id, **kwargs)
+        env = gym.make(env_id, **kwargs)
     except Exception as e:
         why, known = (str(e) or type(e).__name__).splitlines()[0], isinstance(e, gym.error.Error | ImportError)
         hint = " (here: pip install -r requirements-mujoco.txt)" if known and "mujoco" in why.lower() else ""
         gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if not known and "MUJOCO_GL" in os.environ else ""
         raise ValueError(f"cannot make env {env_id!r}{gl}: {why}{hint}") from None
+    check_spaces(space := env.observation_space, env.action_space)
+    return env if isinstance(space, gym.spaces.Box) and len(space.shape) == 1 else gym.wrappers.FlattenObservation(env)
 
 
 def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
-    """`num_envs` copies that reset an env in the step that ends its episode (SAME_STEP autoreset)."""
-    env = make_env(env_id)
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        raise ValueError(f"unsupported observation space {obs_space}: only flat (1-D) Box observations")
-    box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
-    if not (box or isinstance(act_space, gym.spaces.Discrete)):
-        raise ValueError(f"unsupported action space {act_space}: only Discrete or 1-D Box actions")
+    """`num_envs` copies of make_env that reset an env in the step that ends its episode (SAME_STEP autoreset)."""
     envs = [lambda: make_env(env_id) for _ in range(num_envs)]
     return gym.vector.SyncVectorEnv(envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
+def check_spaces(obs_space: gym.Space, act_space: gym.Space | None = None) -> None:
+    """ValueError for what an MLP policy cannot take: image observations (a 3-D uint8 Box), observations of no fixed
+    size (Text, Sequence …: checked on the space, as flatten_space(Text) gives a Box), also inside a Dict or Tuple,
+    and actions other than Discrete, MultiDiscrete, MultiBinary or a 1-D Box."""
+    if isinstance(obs_space, gym.spaces.Dict | gym.spaces.Tuple):
+        for sub in obs_space.values() if isinstance(obs_space, gym.spaces.Dict) else obs_space:
+            check_spaces(sub)
+    elif isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(obs_space.shape) == 3:
+        raise ValueError(f"unsupported observation space {obs_space}: images need a CNN, these files use MLPs")
+    elif not isinstance(obs_space, gym.spaces.Box | CATEGORICAL):
+        raise ValueError(f"unsupported observation space {obs_space}: {type(obs_space).__name__} has no fixed size")
+    flat_box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
+    if act_space is not None and not (flat_box or isinstance(act_space, CATEGORICAL)):
+        raise ValueError(f"unsupported action space {act_space}: only Discrete, MultiDiscrete, MultiBinary, 1-D Box")
+
+
 def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
-    """Policy sample → env action: a Discrete index shifted by `start`, a Box action clipped to its bounds."""
-    if isinstance(space, gym.spaces.Discrete):
-        return action.numpy().astype(np.int64) + int(space.start)
-    return np.clip(action.numpy(), space.low, space.high)
+    """Policy sample → env action: a Box action clipped to its bounds, else the heads' indices in the space's shape and
+    dtype (a Discrete's one head dropped), shifted by its `start` (Discrete, MultiDiscrete)."""
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(action.numpy(), space.low, space.high)
+    return action.numpy().reshape((*action.shape[:-1], *space.shape)).astype(space.dtype) + getattr(space, "start", 0)
 
 
 def read_checkpoint(path: str) -> dict:
@@ -664,18 +693,25 @@ class Run:
 
     @torch.no_grad()
     def evaluate(self) -> list[float]:
-        """Returns of the deterministic policy (argmax / Gaussian mean) over eval_episodes envs stepped together."""
-        policy, obs_norm, episodes = self.modules["policy"], self.modules["obs_norm"], self.args.eval_episodes
-        envs = make_envs(self.args.env, episodes)
-        obs, _ = envs.reset(seed=[self.args.seed + 1_000_000 + k for k in range(episodes)])  # apart from training
-        returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
-        while running.any():
-            action = to_env_action(mode(policy(obs_norm(obs))), envs.single_action_space)
-            obs, reward, term, trunc, _ = envs.step(action)
-            returns += reward * running
-            running &= ~(term | trunc)
+        """Returns of the deterministic policy (argmax per head / Gaussian mean), EVAL_ENVS episodes at a time, episode
+        k from seed + 1,000,000 + k; cut at the env's time limit, or at EVAL_MAX_STEPS (and said) where it has none."""
+        policy, obs_norm, args = self.modules["policy"], self.modules["obs_norm"], self.args
+        envs = make_envs(args.env, min(args.eval_episodes, EVAL_ENVS))
+        limit, returns, cut = envs.envs[0].spec.max_episode_steps or EVAL_MAX_STEPS, [], 0
+        for first in range(0, args.eval_episodes, envs.num_envs):  # the envs past the last episode play unscored
+            obs, _ = envs.reset(seed=[args.seed + 1_000_000 + first + k for k in range(envs.num_envs)])
+            ret, running = np.zeros(envs.num_envs), np.arange(envs.num_envs) < args.eval_episodes - first
+            for _ in range(limit):
+                action = to_env_action(mode(policy(obs_norm(obs))), envs.single_action_space)
+                obs, reward, term, trunc, _ = envs.step(action)
+                ret += reward * running
+                if not (running := running & ~(term | trunc)).any():
+                    break
+            returns, cut = returns + ret[: args.eval_episodes - first].tolist(), cut + running.sum()
         envs.close()
-        return returns.tolist()
+        if cut:
+            print(f"evaluation: {cut} of {args.eval_episodes} episodes cut at {limit} steps ({args.env} sets no limit)")
+        return returns
 
     def log(self, iteration: int, stats: dict, note: str = "", saved: dict | None = None) -> None:
         """The periodic evaluation when due, one row to progress.csv (and wandb), the progress line once a second;

@@ -117,13 +117,17 @@ def watch(w: WatchArgs) -> list[float]:
     returns, frames = [], []
     for k in range(w.episodes):
         obs, _ = env.reset(seed=args.seed + 1_000_000 + k)  # the algorithm file's evaluation seeds
-        total, done = 0.0, False
-        while not done:
+        total, limit = 0.0, env.spec.max_episode_steps or algo.EVAL_MAX_STEPS  # the evaluation's cap
+        for _ in range(limit):
             if w.gif and k == 0:
                 frames.append(env.unwrapped.render())
             action = algo.mode(policy(obs_norm(obs[None])))[0]
             obs, reward, term, trunc, _ = env.step(algo.to_env_action(action, env.action_space))
-            total, done = total + float(reward), term or trunc
+            total += float(reward)
+            if term or trunc:
+                break
+        else:
+            print(f"episode {k} cut at {limit} steps ({args.env} sets no time limit)")
         returns.append(total)
         print(f"{algo.ALGO} {args.env} episode {k}: return {total:.2f}", flush=True)
     env.close()

@@ -99,6 +99,8 @@ class SpaceEnv(gym.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.t = 0
+        if seed is not None:  # the observations follow the seed, too
+            self.observation_space.seed(seed)
         return self.observation_space.sample(), {}
 
     def step(self, action):
@@ -106,6 +108,36 @@ class SpaceEnv(gym.Env):
         self.t += 1
         reward = float("nan") if self.nan_after is not None and self.t >= self.nan_after else 1.0
         return self.observation_space.sample(), reward, False, self.t >= 20, {}
+
+
+class MatchTarget(gym.Env):
+    """Our task for the action spaces a gymnasium env rarely has: every step shows a random target in a Dict
+    observation and pays 1 per action head that matches it; 8 steps an episode, so 8 × heads is optimal.
+    MultiDiscrete (4 heads of 3 choices, start 1, 2, -1, 0) or MultiBinary(8) actions."""
+
+    def __init__(self, binary: bool = False):
+        self.action_space = (
+            gym.spaces.MultiBinary(8) if binary else gym.spaces.MultiDiscrete([3] * 4, start=[1, 2, -1, 0])
+        )
+        self.observation_space = gym.spaces.Dict({"target": self.action_space, "step": gym.spaces.Discrete(8)})
+        self.t = 0
+
+    def _obs(self):
+        start = getattr(self.action_space, "start", 0)
+        shape, high = self.action_space.shape, getattr(self.action_space, "nvec", 2)
+        self.target = self.np_random.integers(0, high, size=shape) + start
+        return {"target": self.target.astype(self.action_space.dtype), "step": self.t % 8}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        assert self.action_space.contains(np.asarray(action, dtype=self.action_space.dtype)), action
+        reward = float(np.sum(np.asarray(action) == self.target))
+        self.t += 1
+        return self._obs(), reward, self.t >= 8, False, {}
 
 
 class MissingDependencyEnv(gym.Env):
@@ -116,6 +148,16 @@ class MissingDependencyEnv(gym.Env):
 BOX3 = gym.spaces.Box(-1, 1, (3,), np.float32)
 TEST_ENVS = {
     "Test/DictObs-v0": dict(observation_space=gym.spaces.Dict({"x": BOX3}), action_space=gym.spaces.Discrete(2)),
+    "Test/TextObs-v0": dict(observation_space=gym.spaces.Text(5), action_space=gym.spaces.Discrete(2)),
+    "Test/SequenceInDictObs-v0": dict(
+        observation_space=gym.spaces.Dict({"x": BOX3, "seq": gym.spaces.Sequence(BOX3)}),
+        action_space=gym.spaces.Discrete(2),
+    ),
+    "Test/ImageInTupleObs-v0": dict(
+        observation_space=gym.spaces.Tuple((BOX3, gym.spaces.Box(0, 255, (8, 8, 3), np.uint8))),
+        action_space=gym.spaces.Discrete(2),
+    ),
+    "Test/MatrixAct-v0": dict(observation_space=BOX3, action_space=gym.spaces.Box(-1, 1, (2, 2), np.float32)),
     "Test/ImageObs-v0": dict(
         observation_space=gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), action_space=gym.spaces.Discrete(2)
     ),
@@ -133,5 +175,8 @@ TEST_ENVS = {
 for _id, _kwargs in TEST_ENVS.items():
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=SpaceEnv, kwargs=_kwargs)
+for _id, _binary in (("Test/MatchTarget-v0", False), ("Test/MatchTargetBinary-v0", True)):
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=MatchTarget, kwargs=dict(binary=_binary))
 if "Test/MissingDependency-v0" not in gym.registry:
     gym.register(id="Test/MissingDependency-v0", entry_point=MissingDependencyEnv)

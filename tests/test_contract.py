@@ -127,7 +127,9 @@ def test_summary_follows_the_contract(algo, in_tmp):
 # ---------------------------------------------------------------------------------------------
 # Spaces: Discrete with a start, unbounded Box, and the unsupported ones
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("env", ["Test/DiscreteStart-v0", "Test/UnboundedBox-v0"])
+@pytest.mark.parametrize(
+    "env", ["Test/DiscreteStart-v0", "Test/UnboundedBox-v0", "Test/DictObs-v0", "Test/MultiDiscreteAct-v0"]
+)
 def test_unusual_but_supported_spaces_run(algo, env, in_tmp):
     s = load(algo).train(short_args(algo, env=env))  # the test env asserts every action is in its space
     assert s["global_step"] == 256 and s["eval_mean_return"] == 20.0
@@ -139,10 +141,12 @@ def test_unusual_but_supported_spaces_run(algo, env, in_tmp):
         ("Foo-v0", "cannot make env 'Foo-v0'"),
         ("CartPole-v9", "cannot make env"),
         ("Test/MissingDependency-v0", "pip install"),
-        ("Test/DictObs-v0", "unsupported observation space"),
-        ("Test/ImageObs-v0", "unsupported observation space"),
+        ("Test/ImageObs-v0", "unsupported observation space .*images need a CNN"),
+        ("Test/ImageInTupleObs-v0", "unsupported observation space .*images need a CNN"),
+        ("Test/TextObs-v0", "unsupported observation space .*Text has no fixed size"),
+        ("Test/SequenceInDictObs-v0", "unsupported observation space .*Sequence has no fixed size"),
         ("Test/TupleAct-v0", "unsupported action space"),
-        ("Test/MultiDiscreteAct-v0", "unsupported action space"),
+        ("Test/MatrixAct-v0", "unsupported action space"),
     ],
 )
 def test_bad_env_is_a_value_error(algo, env, message, in_tmp):

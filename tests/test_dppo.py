@@ -67,7 +67,7 @@ def test_kl_divergence_matches_torch_distributions():
     want = torch.distributions.kl_divergence(
         torch.distributions.Categorical(logits=p), torch.distributions.Categorical(logits=q)
     )
-    torch.testing.assert_close(m.kl_divergence((p, None), (q, None)), want)
+    torch.testing.assert_close(m.kl_divergence((p[:, None], None), (q[:, None], None)), want)  # one head
     mp, mq, sp, sq = (torch.randn(6, 2, generator=g) for _ in range(4))
 
     def normal(mu, ls):
@@ -94,10 +94,10 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
     kl = 0.5 * math.log(0.5 / q0) + 0.5 * math.log(0.5 / (1 - q0))  # KL(π_old‖π_θ) in closed form
     if want is None:
         want = ratio * adv - beta * kl
-    new_logits = torch.log(torch.tensor([[q0, 1 - q0]]))
+    new_logits = torch.log(torch.tensor([[[q0, 1 - q0]]]))  # one two-way head
 
     def policy(obs):
-        return (new_logits.expand(len(obs), 2), None)
+        return (new_logits.expand(len(obs), 1, 2), None)
 
     def value(obs):
         return torch.zeros(len(obs))
@@ -107,11 +107,11 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
         policy,
         value,
         torch.zeros(1, 3),
-        torch.tensor([0]),
+        torch.tensor([[0]]),
         torch.log(torch.tensor([0.5])),
         torch.tensor([adv]),
         torch.zeros(1),
-        (torch.zeros(1, 2), None),
+        (torch.zeros(1, 1, 2), None),
         beta,
         args,
     )
@@ -123,12 +123,12 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
 @pytest.mark.parametrize("kl_target", [0.01, 0.1])  # KL ≈ 0.144: above 2·d_targ = 0.02, below 0.2
 def test_the_kl_hinge_adds_xi_times_the_squared_excess_over_twice_the_target(kl_target):
     """--kl-hinge-coef ξ: the penalty objective gains ξ·max(0, E[KL] − 2·d_targ)² (Heess et al., 2017)."""
-    old, new = (torch.tensor([[0.0, 0.0]]), None), (torch.log(torch.tensor([[0.75, 0.25]])), None)
+    old, new = (torch.tensor([[[0.0, 0.0]]]), None), (torch.log(torch.tensor([[[0.75, 0.25]]])), None)
     kl = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
     losses = []
     for xi in (0.0, 100.0):
         args = m.Args(objective="penalty", kl_target=kl_target, kl_hinge_coef=xi, ent_coef=0.0)
-        batch = (torch.zeros(1, 3), torch.tensor([0]), torch.log(torch.tensor([0.5])), torch.tensor([2.0]))
+        batch = (torch.zeros(1, 3), torch.tensor([[0]]), torch.log(torch.tensor([0.5])), torch.tensor([2.0]))
         out = m.ppo_loss(lambda obs: new, lambda obs: torch.zeros(len(obs)), *batch, torch.zeros(1), old, 0.7, args)
         losses.append(out[1].item())
     assert losses[1] - losses[0] == pytest.approx(100.0 * max(0.0, kl - 2 * kl_target) ** 2, rel=1e-4, abs=1e-9)

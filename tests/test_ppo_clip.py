@@ -90,11 +90,11 @@ def test_clipped_surrogate_gradient_vanishes_only_where_clipped():
 
 def test_log_prob_and_entropy_match_torch_distributions():
     g = torch.Generator().manual_seed(0)
-    logits = torch.randn(5, 4, generator=g)
+    logits = torch.randn(5, 4, generator=g)  # a Discrete action: one head, so (batch, 1, choices)
     actions = torch.tensor([0, 3, 1, 2, 3])
     cat = torch.distributions.Categorical(logits=logits)
-    torch.testing.assert_close(m.log_prob((logits, None), actions), cat.log_prob(actions))
-    torch.testing.assert_close(m.entropy((logits, None)), cat.entropy())
+    torch.testing.assert_close(m.log_prob((logits[:, None], None), actions[:, None]), cat.log_prob(actions))
+    torch.testing.assert_close(m.entropy((logits[:, None], None)), cat.entropy())
 
     mean, log_std = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g) * 0.5
     a = torch.randn(5, 3, generator=g)
@@ -105,10 +105,13 @@ def test_log_prob_and_entropy_match_torch_distributions():
 
 def test_sample_and_mode_follow_the_distribution():
     torch.manual_seed(0)
-    logits = torch.log(torch.tensor([[0.2, 0.5, 0.3]])).expand(40_000, 3)
-    freq = torch.bincount(m.sample((logits, None)), minlength=3).float() / 40_000
-    torch.testing.assert_close(freq, torch.tensor([0.2, 0.5, 0.3]), atol=0.01, rtol=0)
-    assert m.mode((logits[:1], None)).item() == 1
+    logits = torch.log(torch.tensor([[[0.2, 0.5, 0.3]]])).expand(40_000, 1, 3)  # one head
+    a = m.sample((logits, None))
+    assert a.shape == (40_000, 1)
+    torch.testing.assert_close(
+        torch.bincount(a[:, 0], minlength=3) / 40_000, torch.tensor([0.2, 0.5, 0.3]), atol=0.01, rtol=0
+    )
+    assert m.mode((logits[:1], None)).tolist() == [[1]]
 
     mean, log_std = torch.tensor([[1.0, -2.0]]).expand(40_000, 2), torch.log(torch.tensor([[0.5, 2.0]]))
     x = m.sample((mean, log_std.expand_as(mean)))
@@ -137,11 +140,11 @@ def test_policy_shapes_and_initial_gaussian_std():
     mean, log_std = p(torch.zeros(5, 3))
     assert mean.shape == log_std.shape == (5, 2) and torch.allclose(log_std, torch.full((5, 2), -0.5))
     logits, none = m.Policy(3, gym.spaces.Discrete(4), (8,), 0.0)(torch.zeros(5, 3))
-    assert logits.shape == (5, 4) and none is None
+    assert logits.shape == (5, 1, 4) and none is None
 
 
 def test_to_env_action_shifts_and_clips():
-    assert m.to_env_action(torch.tensor([0, 2]), gym.spaces.Discrete(3, start=-1)).tolist() == [-1, 1]
+    assert m.to_env_action(torch.tensor([[0], [2]]), gym.spaces.Discrete(3, start=-1)).tolist() == [-1, 1]
     box = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 5.0], np.float32))
     np.testing.assert_allclose(m.to_env_action(torch.tensor([[3.0, -1.0]]), box), [[1.0, 0.0]])
 

@@ -91,6 +91,7 @@ def test_kl_divergence_categorical_matches_torch():
     want = torch.distributions.kl_divergence(
         torch.distributions.Categorical(logits=p_logits), torch.distributions.Categorical(logits=q_logits)
     )
+    p_logits, q_logits = p_logits[:, None], q_logits[:, None]  # a Discrete action: one head
     torch.testing.assert_close(m.kl_divergence((p_logits, None), (q_logits, None)), want)
     # logits are only defined up to a constant per state
     torch.testing.assert_close(m.kl_divergence((p_logits + 3.0, None), (q_logits - 1.0, None)), want)
@@ -126,9 +127,9 @@ SPACES = {"gaussian": gym.spaces.Box(-1, 1, (2,)), "categorical": gym.spaces.Dis
 
 
 def dist(params):
-    """The torch.distributions object for Policy.forward's parameters."""
+    """The torch.distributions object for Policy.forward's parameters (Categorical heads, or a diagonal Gaussian)."""
     out, log_std = params
-    return D.Categorical(logits=out) if log_std is None else D.Independent(D.Normal(out, log_std.exp()), 1)
+    return D.Independent(D.Categorical(logits=out) if log_std is None else D.Normal(out, log_std.exp()), 1)
 
 
 def reference_update(policy, value, optimizer, obs, act, logp_old, adv, ret, beta, args):

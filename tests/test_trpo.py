@@ -19,10 +19,8 @@ D = torch.distributions
 
 def dist(params):
     """The torch.distributions object for a parameter tuple of Policy.forward (independent of trpo.py's maths)."""
-    out, log_std = params
-    if log_std is None:
-        return D.Categorical(logits=out)
-    return D.Independent(D.Normal(out, log_std.exp()), 1)
+    out, log_std = params  # Categorical heads (logits: …, heads, choices), or a diagonal Gaussian
+    return D.Independent(D.Categorical(logits=out) if log_std is None else D.Normal(out, log_std.exp()), 1)
 
 
 def tiny_policy(space, seed=0):
@@ -100,9 +98,10 @@ def test_conjugate_gradient_stops_at_the_tolerance_and_the_iteration_limit():
 # ---------------------------------------------------------------------------------------------
 def test_kl_divergence_matches_torch_distributions():
     g = torch.Generator().manual_seed(1)
-    p, q = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    p, q = torch.randn(6, 1, 5, generator=g), torch.randn(6, 1, 5, generator=g)  # a Discrete action: one head
     torch.testing.assert_close(
-        m.kl_divergence((p, None), (q, None)), D.kl_divergence(D.Categorical(logits=p), D.Categorical(logits=q))
+        m.kl_divergence((p, None), (q, None)),
+        D.kl_divergence(D.Categorical(logits=p[:, 0]), D.Categorical(logits=q[:, 0])),
     )
     mu_p, mu_q = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
     ls_p, ls_q = 0.5 * torch.randn(6, 3, generator=g), 0.5 * torch.randn(6, 3, generator=g)

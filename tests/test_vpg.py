@@ -140,7 +140,7 @@ def test_estimator_on_a_softmax_bandit_matches_the_exact_gradient():
     pi = torch.softmax(theta, 0).detach()
     exact = pi * (r_arm - (pi * r_arm).sum())
     for baseline in (0.0, float((pi * r_arm).sum()), -3.0):  # a constant baseline leaves the mean unchanged
-        (grad,) = estimate((theta.expand(n, 3), None), [theta], lambda a: r_arm[a], seed=0, baseline=baseline)
+        (grad,) = estimate((theta.expand(n, 1, 3), None), [theta], lambda a: r_arm[a[:, 0]], seed=0, baseline=baseline)
         tol = 5 * bandit_standard_error(pi, r_arm - baseline, n)  # 5 standard errors
         assert torch.all((grad - exact).abs() < tol), (baseline, grad, exact, tol)
 
@@ -179,8 +179,9 @@ def test_normalised_estimator_points_along_the_exact_gradient():
     n = 200_000
     torch.manual_seed(2)
     pi = torch.softmax(theta, 0).detach()
-    a = m.sample((theta.detach().expand(n, 3), None))
-    logp = m.log_prob((theta.expand(n, 3), None), a)
+    a = m.sample((theta.detach().expand(n, 1, 3), None))  # one head
+    logp = m.log_prob((theta.expand(n, 1, 3), None), a)
+    a = a[:, 0]
     (grad,) = torch.autograd.grad(-m.policy_gradient_loss(logp, m.normalize(r_arm[a])), [theta])
     r_mean = (pi * r_arm).sum()
     r_std = torch.sqrt((pi * (r_arm - r_mean) ** 2).sum())
