@@ -75,6 +75,11 @@ def short_flags(algo: str) -> list[str]:
     return ["--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64", "--eval-episodes", "2"]
 
 
+def short_args(algo: str, *extra: str, env: str = "CartPole-v1"):
+    """Args of a short run on `env`; `extra` flags come last, so they win over short_flags'."""
+    return load(algo).parse_args(["--env", env, *short_flags(algo), *extra])
+
+
 @pytest.fixture(params=ALGOS)
 def algo(request):
     return request.param

@@ -13,15 +13,11 @@ from dataclasses import asdict, replace
 import pytest
 import torch
 
-from conftest import ALGOS, ROOT, kill_tree, load, read_line, run_script, short_flags
+from conftest import ALGOS, ROOT, kill_tree, load, read_line, run_script, short_args, short_flags
 
 
 def cli(algo, *argv, cwd, env=None):
     return run_script(f"{algo}.py", *argv, cwd=cwd, env=env)
-
-
-def short_args(algo, *extra, env="CartPole-v1"):
-    return load(algo).parse_args(["--env", env, *short_flags(algo), *extra])
 
 
 # ---------------------------------------------------------------------------------------------

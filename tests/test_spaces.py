@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.distributions as D
 
-from conftest import load, short_flags
+from conftest import load, short_args
 
 ACTION_SPACES = {
     "Discrete": gym.spaces.Discrete(5, start=-2),
@@ -86,17 +86,6 @@ def test_samples_follow_each_head_and_become_valid_env_actions(kind):
         assert env_actions[0] == a[0, 0].item() - 2
 
 
-def test_one_head_is_the_old_categorical():
-    """A Discrete action as one head: the same numbers as a plain Categorical on the logits."""
-    m = load("ppo_clip")
-    g = torch.Generator().manual_seed(0)
-    logits, actions = torch.randn(5, 4, generator=g), torch.tensor([0, 3, 1, 2, 3])
-    cat = D.Categorical(logits=logits)
-    params = (logits[:, None, :], None)
-    torch.testing.assert_close(m.log_prob(params, actions[:, None]), cat.log_prob(actions))
-    torch.testing.assert_close(m.entropy(params), cat.entropy())
-
-
 OBS = {
     "Box3D": gym.spaces.Box(-1, 1, (2, 3, 4), np.float32),
     "Discrete": gym.spaces.Discrete(6, start=3),
@@ -171,15 +160,9 @@ for _id, _limit in (("Test/Endless-v0", None), ("Test/Endless30-v0", 30)):
         gym.register(id=_id, entry_point=Endless, max_episode_steps=_limit)
 
 
-def short_args(algo, env, eval_episodes):
-    flags = short_flags(algo)
-    flags[flags.index("--eval-episodes") + 1] = str(eval_episodes)
-    return load(algo).parse_args(["--env", env, *flags])
-
-
 def test_evaluation_cuts_an_endless_episode_and_says_so(algo, in_tmp, capsys):
     m = load(algo)
-    s = m.train(short_args(algo, env="Test/Endless-v0", eval_episodes=3))
+    s = m.train(short_args(algo, "--eval-episodes", "3", env="Test/Endless-v0"))
     assert s["eval_returns"] == [float(m.EVAL_MAX_STEPS)] * 3
     assert f"3 of 3 episodes cut at {m.EVAL_MAX_STEPS} steps" in capsys.readouterr().out
 
@@ -189,6 +172,6 @@ def test_evaluation_keeps_the_envs_own_limit_and_reuses_its_envs(in_tmp, capsys)
     envs (not one env per episode)."""
     m = load("ppo_clip")
     before = Endless.made
-    s = m.train(short_args("ppo_clip", env="Test/Endless30-v0", eval_episodes=70))
+    s = m.train(short_args("ppo_clip", "--eval-episodes", "70", env="Test/Endless30-v0"))
     assert s["eval_returns"] == [30.0] * 70 and "cut at" not in capsys.readouterr().out
     assert Endless.made - before <= 2 + m.EVAL_ENVS  # 2 training envs
