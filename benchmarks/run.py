@@ -1,4 +1,4 @@
-"""Benchmark the algorithm files of this repository: one pipeline, three suites (classic, MuJoCo and Box2D).
+"""Benchmark the algorithm files of this repository: one pipeline, four suites (classic, MuJoCo, Box2D, toy-text).
 
     python benchmarks/run.py                # every algo file × CartPole-v1, Pendulum-v1 × seeds 1 2 3
     python benchmarks/run.py --algos ppo_clip --envs CartPole-v1 --seeds 1 --workers 1
@@ -10,17 +10,19 @@
     python benchmarks/run.py --box2d        # the same four × LunarLander-v3, LunarLanderContinuous-v3
                                             # (pip install -r requirements-box2d.txt first)
     python benchmarks/run.py --mujoco --envs Walker2d-v5   # one env: the file keeps the runs of the others
+    python benchmarks/run.py --toy-text     # all five × FrozenLake-v1, Taxi-v4, Blackjack-v1, CliffWalking-v1
 
 A run is a fresh process (one torch thread; `--workers` at once) in a temporary folder, its output captured, doing
 exactly `train(parse_args(["--env", E, "--seed", S]))` with one of vpg, trpo, ppo_penalty, ppo_clip, dppo found in
-the repository root: the file's own defaults, no hidden tuning. dppo (classic suite only) runs last, alone, as 2
-ranks under torchrun.
+the repository root: the file's own defaults, no hidden tuning (the toy-text suite adds only `--eval-episodes N`, more
+episodes where 20 cannot tell a target from chance). dppo (classic and toy-text suites) runs last, alone, as 2 ranks
+under torchrun.
 
-Pass: a cell (algo × env) passes when no seed crashed and, classic suite, every seed's deterministic evaluation
-summary["eval_mean_return"] ≥ THRESHOLDS[env]; MuJoCo and Box2D suites, the MEAN over seeds of these final
-evaluations ≥ the suite's TARGETS[(algo, env)], for ppo_penalty without one PPO_PENALTY_RELATIVE × the larger of
-ppo_clip's mean and target on the same env. Exit code 1 when a gated cell (ours, with a target) fails without a mark
-in the suite's known shortfalls (a marked one still shows failing), 2 on bad flags.
+Pass: a cell (algo × env) passes when no seed crashed and, classic and toy-text suites, every seed's deterministic
+evaluation summary["eval_mean_return"] ≥ THRESHOLDS[env] / TOY_TEXT_TARGETS[env]; MuJoCo and Box2D suites, the MEAN
+over seeds of these final evaluations ≥ the suite's TARGETS[(algo, env)], for ppo_penalty without one
+PPO_PENALTY_RELATIVE × the larger of ppo_clip's mean and target on the same env. Exit code 1 when a gated cell (ours,
+with a target) fails without a mark in the suite's known shortfalls (a marked one still shows failing), 2 on bad flags.
 
 Definitions. Time / steps to threshold: seconds since train() began / global_step at the first finished training
 episode where the mean of the last 20 reaches the threshold (∞: never); cells show medians over seeds, as for SPS
@@ -33,9 +35,10 @@ periodic evaluations on the union of the seeds' evaluation steps; line: mean ove
 
 Writes to benchmarks/results/ results.json (every run: summary, resolved Args, commit; versions, CPU), results.md,
 curve_<env>_steps.png, curve_<env>_seconds.png; with --mujoco / --box2d results_mujoco.* / results_box2d.* and
-curve_<env>_evals.png too. A suite's file keeps the runs of an existing one that this invocation did not repeat (same
-algo, env, seed): a suite of hours can be run and committed env by env, each run saying its commit. Each run is
-also appended to <stem>.partial.jsonl as it ends, so the next invocation keeps what a killed one finished.
+curve_<env>_evals.png too; with --toy-text results_toy_text.* and curve_<env>_steps.png only. A suite's file keeps the
+runs of an existing one that this invocation did not repeat (same algo, env, seed): a suite of hours can be run and
+committed env by env, each run saying its commit. Each run is also appended to <stem>.partial.jsonl as it ends, so the
+next invocation keeps what a killed one finished.
 
 This file is the pipeline (run, aggregate, judge, report); benchmarks/suites.py holds what differs between the suites
 (THRESHOLDS, the TARGETS, the known shortfalls, PUBLISHED, table columns), benchmarks/peers.py the SB3 peers and
@@ -75,6 +78,7 @@ from benchmarks.suites import (  # noqa: E402
     KNOWN_SHORTFALLS,  # noqa: F401  (re-exported: tests/test_learning.py imports it from here)
     MUJOCO,
     THRESHOLDS,
+    TOY_TEXT,
     Suite,
     fmt,
     named,
@@ -181,10 +185,10 @@ def markdown(cells: list[dict], suite: Suite, startup: dict, meta: dict) -> str:
 
 
 # ---- running: one fresh process per run ----------------------------------------------------------------------------
-def _train_ours(algo: str, env: str, seed: int, root: str) -> tuple[dict, dict]:
+def _train_ours(algo: str, env: str, seed: int, root: str, episodes: int | None = None) -> tuple[dict, dict]:
     sys.path.insert(0, root)
     mod = importlib.import_module(algo)
-    argv = ["--env", env, "--seed", str(seed)]
+    argv = ["--env", env, "--seed", str(seed)] + ["--eval-episodes", str(episodes)] * (episodes is not None)
     args = mod.parse_args(argv)
     if algo != "dppo":
         return asdict(args), mod.train(args)
@@ -194,9 +198,10 @@ def _train_ours(algo: str, env: str, seed: int, root: str) -> tuple[dict, dict]:
     return asdict(args), json.loads(Path("summary.json").read_text())
 
 
-def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT)) -> dict:
+def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT), episodes: int | None = None) -> dict:
     """Runs in its own spawned process: cwd in a temp folder, stdout/stderr captured, never raises. process_s: wall
-    seconds of the whole run (import, env creation, training, periodic and final evaluations; until a crash)."""
+    seconds of the whole run (import, env creation, training, periodic and final evaluations; until a crash).
+    `episodes`: our run's --eval-episodes (None: the file's default)."""
     t0 = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix=f"bench_{name}_{env}_{seed}_")
     os.chdir(tmp)
@@ -205,7 +210,10 @@ def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT)) ->
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
-            rec["args"], rec["summary"] = (_train_ours if kind == "ours" else train_peer)(name, env, seed, root)
+            if kind == "ours":
+                rec["args"], rec["summary"] = _train_ours(name, env, seed, root, episodes)
+            else:
+                rec["args"], rec["summary"] = train_peer(name, env, seed, root)
         except BaseException:
             rec["error"] = traceback.format_exc()
         rec["process_s"] = time.perf_counter() - t0
@@ -273,10 +281,12 @@ def main(argv=None) -> int:
     for s in (MUJOCO, BOX2D):  # judged on the mean over seeds; no dppo, no peers
         text = f"the {s.name} suite: {s.algos} × {s.envs}, judged on the mean over seeds; writes {s.stem}.*"
         which.add_argument(f"--{s.name.lower()}", action="store_true", help=text)
+    text = f"the toy-text suite: {TOY_TEXT.algos} × {TOY_TEXT.envs}, every seed judged; writes {TOY_TEXT.stem}.*"
+    which.add_argument("--toy-text", action="store_true", help=text)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--root", type=Path, default=ROOT, help="folder holding the algorithm files (tests use a fake one)")
     a = p.parse_args(argv)
-    suite = MUJOCO if a.mujoco else BOX2D if a.box2d else CLASSIC
+    suite = MUJOCO if a.mujoco else BOX2D if a.box2d else TOY_TEXT if a.toy_text else CLASSIC
     root = a.root.resolve()
     envs = a.envs or list(suite.envs)
     present = [x for x in discover_algos(root) if x in suite.algos]
@@ -308,7 +318,7 @@ def main(argv=None) -> int:
 
     def run_all(jobs: list[tuple], workers: int) -> None:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
-            futures = {pool.submit(execute, *job, str(root)): job for job in jobs}
+            futures = {pool.submit(execute, *job, str(root), suite.eval_episodes.get(job[2])): job for job in jobs}
             for fut in as_completed(futures):
                 try:
                     r = fut.result()

@@ -1,12 +1,14 @@
-"""The three suites of benchmarks/run.py and what differs between them; the pipeline itself is run.py.
+"""The four suites of benchmarks/run.py and what differs between them; the pipeline itself is run.py.
 
 Classic (CartPole-v1, Pendulum-v1): every seed's final evaluation must reach THRESHOLDS[env]. MuJoCo (--mujoco:
 HalfCheetah-v5, Hopper-v5, Walker2d-v5, Swimmer-v5, InvertedDoublePendulum-v5) and Box2D (--box2d: LunarLander-v3,
 LunarLanderContinuous-v3): the mean over seeds of the final evaluations must reach TARGETS[(algo, env)], for
 ppo_penalty where it has none PPO_PENALTY_RELATIVE × P, P the larger of ppo_clip's mean and ppo_clip's target. A cell
 marked in KNOWN_SHORTFALLS / MUJOCO_KNOWN_SHORTFALLS / BOX2D_KNOWN_SHORTFALLS shows failing without failing the exit
-code. PUBLISHED: other libraries' numbers, for the reader only. A `Suite` holds each suite's data, pass rule, table
-columns and report sections (CLASSIC, MUJOCO, BOX2D).
+code. Toy-text (--toy-text: FrozenLake-v1, Taxi-v4, Blackjack-v1, CliffWalking-v1, all five files): every seed's
+final evaluation, over TOY_TEXT_EPISODES[env] episodes, must reach TOY_TEXT_TARGETS[env]; TOY_TEXT_KNOWN_SHORTFALLS
+marks. PUBLISHED: other libraries' numbers, for the reader only. A `Suite` holds each suite's data, pass rule, table
+columns and report sections (CLASSIC, MUJOCO, BOX2D, TOY_TEXT).
 """
 
 import math
@@ -52,6 +54,15 @@ MUJOCO_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
     # ("vpg", "Hopper-v5"): "measured xxx; see README",
 }
 BOX2D_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {}
+
+# ---- toy-text suite (--toy-text): like the classic one, every seed must reach its env's target ----------------------
+TOY_TEXT_ENVS = ("FrozenLake-v1", "Taxi-v4", "Blackjack-v1", "CliffWalking-v1")
+# FrozenLake: the success rate (optimum ≈ 0.74); Taxi: the registry's threshold is 8; Blackjack: random play ≈ −0.4,
+# the optimum ≈ −0.05; CliffWalking: −17 is the safe path, −13 the optimum
+TOY_TEXT_TARGETS = {"FrozenLake-v1": 0.6, "Taxi-v4": 7.0, "Blackjack-v1": -0.12, "CliffWalking-v1": -17.0}
+# evaluation episodes (--eval-episodes; the files' 20 elsewhere): enough to tell a target from chance
+TOY_TEXT_EPISODES = {"FrozenLake-v1": 1000, "Taxi-v4": 100, "Blackjack-v1": 5000, "CliffWalking-v1": 20}
+TOY_TEXT_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {}
 # Published anchors (1 M steps unless noted), quoted as they are; only for the reader, never a pass criterion.
 PUBLISHED = {
     ("ppo_clip", "HalfCheetah-v5"): "~1700 Baselines / ~1670 Spinning Up / 1442 ± 46 CleanRL (final) / "
@@ -89,6 +100,7 @@ class Suite:
     describe: Callable[[dict, str], str]  # (cell, per-seed evals) -> the middle of its failure line
     columns: tuple[tuple[str, Callable[[dict], str]], ...]  # (header, cell -> text) per table column
     plots: tuple[str, ...]  # curve_<env>_<x>.png per env for these x among "steps", "seconds", "evals"
+    eval_episodes: dict[str, int]  # env -> --eval-episodes given to its runs (absent: the file's default)
 
 
 def fmt(x, spec: str = ".1f") -> str:
@@ -195,6 +207,7 @@ CLASSIC = Suite(
         STATUS_COLUMN,
     ),
     plots=("steps", "seconds"),
+    eval_episodes={},
 )
 
 
@@ -245,8 +258,43 @@ def mean_suite(name: str, envs: tuple[str, ...], targets: dict, shortfalls: dict
             STATUS_COLUMN,
         ),
         plots=("steps", "seconds", "evals"),
+        eval_episodes={},
     )
 
 
 MUJOCO = mean_suite("MuJoCo", MUJOCO_ENVS, MUJOCO_TARGETS, MUJOCO_KNOWN_SHORTFALLS, "results_mujoco")
 BOX2D = mean_suite("Box2D", BOX2D_ENVS, BOX2D_TARGETS, BOX2D_KNOWN_SHORTFALLS, "results_box2d")
+TOY_TEXT = Suite(
+    name="toy-text",
+    algos=ALGOS,
+    envs=TOY_TEXT_ENVS,
+    peers=False,
+    stem="results_toy_text",
+    title="toy-text benchmark results",
+    intro=f"Pass: every seed's final deterministic evaluation ≥ the env's target {TOY_TEXT_TARGETS}, no seed crashed; "
+    f"evaluation episodes per env {TOY_TEXT_EPISODES}. Each file runs with its own defaults (its toy_text preset). "
+    "Median process s: the whole run. Commit: the code each cell's runs ran at.",
+    sections=lambda cells, startup: [],
+    criteria=dict(targets=TOY_TEXT_TARGETS, eval_episodes=TOY_TEXT_EPISODES),
+    shortfalls=TOY_TEXT_KNOWN_SHORTFALLS,
+    target_word="target",
+    target=lambda c, cells: dict(target=TOY_TEXT_TARGETS.get(c["env"])),
+    passes=lambda c: all(e >= c["target"] for e in c["evals"]),
+    describe=lambda c, _: (
+        "eval "  # its own per-seed list: a Blackjack return needs more than one decimal
+        + ", ".join(f"seed {s}: {fmt(e, '.4g')}" for s, e in zip(c["seeds"], c["evals"], strict=True))
+        + f"; target {fmt(c['target'], 'g')}"
+    ),
+    columns=(
+        *ALGO_ENV_SEEDS,
+        ("per-seed final eval", lambda c: ", ".join(fmt(e, ".4g") for e in c["evals"])),
+        ("target", lambda c: fmt(c["target"], "g")),
+        ("eval episodes", lambda c: ", ".join(map(str, c["eval_episodes"])) or "—"),
+        SPS_COLUMN,
+        ("median process s", lambda c: fmt(c["process_s"])),
+        ("commit", lambda c: ", ".join(c["commits"]) or "—"),
+        STATUS_COLUMN,
+    ),
+    plots=("steps",),
+    eval_episodes=TOY_TEXT_EPISODES,
+)

@@ -100,6 +100,20 @@ def test_classic_cell_statistics_and_time_ratio_against_the_peer():
     assert bench.exit_code(cells) == 0
 
 
+def test_toy_text_every_seed_must_reach_the_target():
+    runs = [run("vpg", "Blackjack-v1", 1, -0.05), run("vpg", "Blackjack-v1", 2, -0.1201)]
+    runs += [run("trpo", "Blackjack-v1", s, -0.12) for s in (1, 2)] + [run("dppo", "FrozenLake-v1", 1, 0.59)]
+    cells = bench.aggregate(runs, bench.TOY_TEXT)
+    vpg = cell(cells, "vpg", "Blackjack-v1")
+    assert vpg["eval_mean"] > -0.12 and not vpg["passed"] and vpg["status"] == "FAIL"  # the mean does not count
+    assert cell(cells, "trpo", "Blackjack-v1")["passed"] and not cell(cells, "dppo", "FrozenLake-v1")["passed"]
+    report = bench.failure_report(cells, bench.TOY_TEXT)
+    assert report == (
+        "vpg on Blackjack-v1: eval seed 1: -0.05, seed 2: -0.1201; target -0.12\n"
+        "dppo on FrozenLake-v1: eval seed 1: 0.59; target 0.6"
+    )
+
+
 def test_classic_every_seed_must_reach_the_threshold():
     runs = [
         run("vpg", "CartPole-v1", 1, 500.0),
@@ -142,7 +156,13 @@ def test_a_mean_over_fewer_seeds_than_the_targets_is_incomplete(suite):
 
 
 @pytest.mark.parametrize(
-    "suite, env", [(bench.CLASSIC, "Pendulum-v1"), (bench.MUJOCO, "Hopper-v5"), (bench.BOX2D, "LunarLander-v3")]
+    "suite, env",
+    [
+        (bench.CLASSIC, "Pendulum-v1"),
+        (bench.MUJOCO, "Hopper-v5"),
+        (bench.BOX2D, "LunarLander-v3"),
+        (bench.TOY_TEXT, "Taxi-v4"),
+    ],
 )
 def test_known_shortfall_shows_failing_but_exits_zero(suite, env):
     runs = [run(algo, env, seed, -5000.0) for algo in ("vpg", "trpo") for seed in (1, 2, 3)]
@@ -153,16 +173,23 @@ def test_known_shortfall_shows_failing_but_exits_zero(suite, env):
     assert bench.exit_code(cells) == 0 and "FAIL (known shortfall)" in bench.table(cells, suite)
     assert "[known shortfall: measured −5000; see README]" in bench.failure_report(cells, suite)
     own = {"classic": suites.KNOWN_SHORTFALLS, "MuJoCo": suites.MUJOCO_KNOWN_SHORTFALLS}
-    assert suite.shortfalls is own.get(suite.name, suites.BOX2D_KNOWN_SHORTFALLS)
+    own.update({"Box2D": suites.BOX2D_KNOWN_SHORTFALLS, "toy-text": suites.TOY_TEXT_KNOWN_SHORTFALLS})
+    assert suite.shortfalls is own[suite.name]
 
 
 @pytest.mark.parametrize(
-    "suite, env", [(bench.CLASSIC, "CartPole-v1"), (bench.MUJOCO, "Hopper-v5"), (bench.BOX2D, "LunarLander-v3")]
+    "suite, env",
+    [
+        (bench.CLASSIC, "CartPole-v1"),
+        (bench.MUJOCO, "Hopper-v5"),
+        (bench.BOX2D, "LunarLander-v3"),
+        (bench.TOY_TEXT, "Taxi-v4"),
+    ],
 )
 def test_a_crashed_seed_fails_the_cell_even_when_the_others_pass(suite, env):
     cells = bench.aggregate([run("vpg", env, 1, 5000.0), crashed("vpg", env, 2), run("vpg", env, 3, 5000.0)], suite)
     c = cells[0]
-    assert c["eval_mean"] == 5000.0 and c["errors"] == [2] and not c["passed"]  # the MuJoCo mean alone would pass
+    assert c["eval_mean"] == 5000.0 and c["errors"] == [2] and not c["passed"]  # the seeds that ran would pass
     assert c["status"] == "FAIL (crashed: seeds [2])" and bench.exit_code(cells) == 1
     assert c["process_s"] == 260.0  # the crashed run's time is left out
 
@@ -247,7 +274,9 @@ FAKE_ALGO = textwrap.dedent("""
         eval_every: int = 100
 
     def parse_args(argv):
-        return Args(env=argv[argv.index("--env") + 1], seed=int(argv[argv.index("--seed") + 1]))
+        value = lambda flag, default: type(default)(argv[argv.index(flag) + 1]) if flag in argv else default
+        episodes = value("--eval-episodes", 7)
+        return Args(env=value("--env", "CartPole-v1"), seed=value("--seed", 1), eval_episodes=episodes)
 
     def train(args):
         print("chatter that must not reach the benchmark's output")
@@ -359,6 +388,24 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
     assert not (out / "results_mujoco.partial.jsonl").exists()
 
 
+def test_main_toy_text_every_seed_with_its_evaluation_episodes(tmp_path, capfd):
+    """All five files (dppo under torchrun too) get the env's --eval-episodes; every seed must reach the target."""
+    repo, out = fake_repo(tmp_path, ppo_clip=-1.05, vpg=-1.15, dppo=-1.05), tmp_path / "out"
+    argv = ["--root", str(repo), "--out", str(out), "--toy-text", "--envs", "Blackjack-v1", "--seeds", "1", "2"]
+    assert bench.main([*argv, "--workers", "2"]) == 1  # vpg's seed 1 ends at −0.15 < −0.12
+    printed = capfd.readouterr().out
+    assert "FAILED cells:\nvpg on Blackjack-v1: eval seed 1: -0.15, seed 2: 0.85; target -0.12" in printed
+    results = json.loads((out / "results_toy_text.json").read_text())
+    assert results["eval_episodes"] == suites.TOY_TEXT_EPISODES and results["targets"]["Blackjack-v1"] == -0.12
+    assert {(r["algo"], r["args"]["eval_episodes"]) for r in results["runs"]} == {
+        (a, 5000) for a in ("ppo_clip", "vpg", "dppo")
+    }
+    statuses = {c["algo"]: c["status"] for c in results["cells"]}
+    assert statuses == {"vpg": "FAIL", "ppo_clip": "pass", "dppo": "pass"}
+    assert "| ppo_clip | Blackjack-v1 | 2 | -0.05, 0.95 | -0.12 | 5000 |" in (out / "results_toy_text.md").read_text()
+    assert {p.name for p in out.glob("*.png")} == {"curve_Blackjack-v1_steps.png"}
+
+
 @pytest.mark.parametrize(
     "extra, error",
     [
@@ -366,6 +413,7 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
         (["--algos", "ppo_clip", "dppo"], "dppo is not part of the MuJoCo suite"),
         (["--algos", "trpo"], "no algorithm file"),
         (["--box2d"], "not allowed with argument --mujoco"),
+        (["--toy-text"], "not allowed with argument --mujoco"),
     ],
 )
 def test_main_rejects_bad_flags(tmp_path, capsys, extra, error):
