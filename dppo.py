@@ -118,10 +118,12 @@ class Args:
 MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
 MUJOCO.update(save_every=100_000, kl_target=0.03, num_minibatches=16, kl_early_stop=0.12)  # the stop: 4·d_targ
 MUJOCO.update(sync="step")  # gradients averaged every step, as in the paper (README: epoch sync lost on Hopper)
-FAMILY_DEFAULTS = {"mujoco": MUJOCO}
+TOY_TEXT = dict(learning_rate=1e-3, norm_reward=True)  # ppo_penalty's toy-text preset (README)
+FAMILY_DEFAULTS = {"mujoco": MUJOCO, "toy_text": TOY_TEXT}
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, kl_target=0.02),
     "Pendulum-v1": dict(total_timesteps=200_000, learning_rate=1e-3, gamma=0.9, kl_target=0.02),
+    "Taxi-v4": dict(total_timesteps=500_000),  # as ppo_penalty (README)
 }
 
 

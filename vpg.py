@@ -90,7 +90,7 @@ MUJOCO.update(num_envs=16, num_steps=8, num_minibatches=1, learning_rate=7e-4)
 SMALL_BATCHES = dict(num_envs=32, num_steps=4, num_minibatches=1)  # many small batches: many policy steps
 BOX2D = dict(total_timesteps=1_000_000, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)  # γ, λ: long horizons
 BOX2D.update(eval_every=50_000, save_every=100_000)
-FAMILY_DEFAULTS = {"mujoco": MUJOCO, "box2d": BOX2D}
+FAMILY_DEFAULTS = {"mujoco": MUJOCO, "box2d": BOX2D, "toy_text": SMALL_BATCHES}  # toy-text: Blackjack (README)
 ENV_DEFAULTS = {  # where an env needs more than its family's preset (measured)
     "CartPole-v1": dict(total_timesteps=200_000),
     "Pendulum-v1": dict(total_timesteps=300_000, gamma=0.9, **SMALL_BATCHES),

@@ -18,7 +18,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.run import discover_algos  # noqa: E402  (after the sys.path line: runs as a script too)
 from benchmarks.suites import ENVS  # noqa: E402
 
-FAMILIES = {"mujoco": ("MuJoCo", "HalfCheetah-v5"), "box2d": ("Box2D", "LunarLander-v3")}  # name, an env to show it
+FAMILIES = {
+    "mujoco": ("MuJoCo", "HalfCheetah-v5"),
+    "box2d": ("Box2D", "LunarLander-v3"),
+    "toy_text": ("toy-text", "FrozenLake-v1"),
+}
 
 NOT_HYPER = {
     "env",

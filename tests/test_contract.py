@@ -43,13 +43,8 @@ def test_env_defaults_apply_and_explicit_flags_win(algo):
 def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
     """Args < the family preset < the env's own entry < explicit flags; --help says which layers applied."""
     m = load(algo)
-    assert [m.env_family(e) for e in ("Walker2d-v5", "LunarLander-v3", "CartPole-v1", "Test/DictObs-v0", "No-v0")] == [
-        "mujoco",
-        "box2d",
-        "classic_control",
-        None,
-        None,
-    ]
+    envs = ("Walker2d-v5", "LunarLander-v3", "CartPole-v1", "FrozenLake-v1", "Test/DictObs-v0", "No-v0")
+    assert [m.env_family(e) for e in envs] == ["mujoco", "box2d", "classic_control", "toy_text", None, None]
     preset = m.FAMILY_DEFAULTS.get("mujoco", {})
     assert preset
     walker = m.parse_args(["--env", "Walker2d-v5"])
@@ -62,6 +57,8 @@ def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
     if algo != "dppo":  # an env of the Box2D family that no file lists gets that preset too
         bipedal = m.parse_args(["--env", "BipedalWalker-v3"])
         assert bipedal == m.replace(m.Args(env="BipedalWalker-v3"), **m.FAMILY_DEFAULTS["box2d"])
+    for env in ("FrozenLake-v1", "CliffWalking-v1"):  # toy-text: the file's own preset, or Args' defaults where none
+        assert m.parse_args(["--env", env]) == m.replace(m.Args(env=env), **m.FAMILY_DEFAULTS.get("toy_text", {}))
     r = cli(algo, "--env", "Walker2d-v5", "--help", cwd=tmp_path)
     assert "Defaults for Walker2d-v5: Args < the mujoco preset < your flags" in " ".join(
         r.stdout.replace("│", " ").split()
