@@ -251,7 +251,8 @@ def machine_info(root: Path = ROOT) -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor() or "unknown"
-    dirty = " (work tree modified)" if git("status", "--porcelain") else ""
+    # modified: any file but the results themselves (a suite run seed by seed rewrites them between invocations)
+    dirty = " (work tree modified)" if git("status", "--porcelain", "--", ".", ":(exclude)benchmarks/results") else ""
     packages = ("torch", "gymnasium", "mujoco", "numpy", "tyro", "stable-baselines3", "sb3-contrib")
     info = dict(git_commit=(git("rev-parse", "HEAD") or "no commit") + dirty, cpu=cpu, cpu_count=os.cpu_count())
     info.update(python=platform.python_version(), date=time.strftime("%Y-%m-%d %H:%M:%S"))

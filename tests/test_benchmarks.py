@@ -229,6 +229,20 @@ def test_mujoco_table_and_markdown_keep_their_columns_and_sections():
     assert md.endswith("- cpu: fake\n- versions: None\n")
 
 
+def test_the_commit_is_marked_modified_by_code_changes_not_by_results(tmp_path):
+    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], check=True, capture_output=True)  # noqa: E731
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "results.md").write_text("old")
+    (tmp_path / "ppo_clip.py").write_text("x = 1")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    (tmp_path / "benchmarks" / "results" / "results.md").write_text("new")  # an earlier invocation's output
+    assert not bench.machine_info(tmp_path)["git_commit"].endswith("(work tree modified)")
+    (tmp_path / "ppo_clip.py").write_text("x = 2")
+    assert bench.machine_info(tmp_path)["git_commit"].endswith("(work tree modified)")
+
+
 def test_json_safe_turns_infinities_into_null():
     safe = bench._json_safe({"a": [math.inf, 1.0, (math.nan, -math.inf)]})
     assert json.dumps(safe, allow_nan=False) == '{"a": [null, 1.0, [null, null]]}'
