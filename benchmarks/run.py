@@ -302,6 +302,8 @@ def main(argv=None) -> int:
         p.error(f"no algorithm file for {missing or 'any algo'} in {root} (present: {present})")
     if a.peers and None in (find_spec("stable_baselines3"), find_spec("sb3_contrib")):
         p.error("--peers needs: pip install -r benchmarks/requirements-peers.txt")
+    if find_spec("matplotlib") is None:  # before hours of runs, not at the plots after them
+        p.error("the curves need matplotlib: pip install -r requirements-dev.txt")
     os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # inherited by every run and subprocess
 
     modules = algos + (["stable_baselines3", "sb3_contrib"] if a.peers else [])

@@ -438,6 +438,16 @@ def test_main_rejects_bad_flags(tmp_path, capsys, extra, error):
     assert e.value.code == 2 and error in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+def test_main_without_matplotlib_stops_before_any_run(tmp_path, capsys, monkeypatch):
+    (tmp_path / "ppo_clip.py").write_text("raise SystemExit('no run may start')")
+    real = bench.find_spec
+    monkeypatch.setattr(bench, "find_spec", lambda name: None if name == "matplotlib" else real(name))
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--root", str(tmp_path), "--out", str(tmp_path / "out"), "--toy-text"])
+    assert e.value.code == 2 and "pip install -r requirements-dev.txt" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("peer, env", [("sb3_ppo", "CartPole-v1"), ("sb3_trpo", "Pendulum-v1")])
 def test_peer_runs_are_measured_like_ours(peer, env, monkeypatch, tmp_path):
     """A short real SB3 / sb3-contrib run through the --peers path (dev requirements install both)."""
