@@ -183,11 +183,12 @@ def test_known_shortfall_shows_failing_but_exits_zero(suite, env):
         (bench.CLASSIC, "CartPole-v1"),
         (bench.MUJOCO, "Hopper-v5"),
         (bench.BOX2D, "LunarLander-v3"),
-        (bench.TOY_TEXT, "Taxi-v4"),
+        (bench.TOY_TEXT, "FrozenLake-v1"),
     ],
 )
 def test_a_crashed_seed_fails_the_cell_even_when_the_others_pass(suite, env):
-    cells = bench.aggregate([run("vpg", env, 1, 5000.0), crashed("vpg", env, 2), run("vpg", env, 3, 5000.0)], suite)
+    runs = [run("vpg", env, 1, 5000.0), crashed("vpg", env, 2), run("vpg", env, 3, 5000.0)]
+    cells = bench.aggregate(runs, suite, shortfalls={})  # whatever the suite marks today
     c = cells[0]
     assert c["eval_mean"] == 5000.0 and c["errors"] == [2] and not c["passed"]  # the seeds that ran would pass
     assert c["status"] == "FAIL (crashed: seeds [2])" and bench.exit_code(cells) == 1
