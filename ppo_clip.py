@@ -78,12 +78,16 @@ MUJOCO.update(save_every=100_000)
 BOX2D = dict(total_timesteps=1_000_000, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)  # γ, λ: long horizons
 BOX2D.update(eval_every=50_000, save_every=100_000)
 TOY_TEXT = dict(learning_rate=1e-3, norm_reward=True, ent_coef=0.01)  # Taxi: the first two; CliffWalking: the bonus
+ZOO_LANDER = dict(num_envs=16, num_steps=1024, num_minibatches=256, update_epochs=4, anneal_lr=False)  # RL Zoo's
 FAMILY_DEFAULTS = {"mujoco": MUJOCO, "box2d": BOX2D, "toy_text": TOY_TEXT}
 ENV_DEFAULTS = {  # where an env needs more than its family's preset (measured)
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, num_minibatches=8),
     "Pendulum-v1": dict(total_timesteps=150_000, learning_rate=1e-3, num_minibatches=8, gamma=0.9),
     "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=1e-3, num_minibatches=8),
     "Swimmer-v5": dict(gamma=0.9999),  # its forward progress pays off over long horizons (README)
+    "InvertedDoublePendulum-v5": dict(norm_obs=False),  # normalised, the final policy dropped episodes (README)
+    "Walker2d-v5": dict(num_envs=1, num_steps=2048, anneal_lr=False, log_std_init=0.0),  # the RL Zoo's (README)
+    "LunarLanderContinuous-v3": ZOO_LANDER,  # with the Box2D preset's batch shape, its final policies fell off (README)
     "Taxi-v4": dict(total_timesteps=500_000),  # 200 k with the toy-text preset ended at −84 (README)
 }
 

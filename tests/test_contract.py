@@ -31,11 +31,13 @@ def test_env_defaults_apply_and_explicit_flags_win(algo):
             assert getattr(args, key) == val, (env, key)
         key, val = next(iter(overrides.items()))
         flag = "--" + key.replace("_", "-")
-        explicit = val  # another valid value: a count doubled, a rate or γ halved
-        if not isinstance(val, bool) and isinstance(val, int | float):
+        if isinstance(val, bool):  # the other value, by its flag: --norm-obs / --no-norm-obs
+            explicit, argv = not val, [flag if not val else flag.replace("--", "--no-", 1)]
+        else:  # another valid value: a count doubled, a rate or γ halved
             explicit = val * 2 if isinstance(val, int) else val / 2
-        assert explicit != val or isinstance(val, bool), (env, key)
-        assert getattr(m.parse_args([flag, str(explicit), "--env", env]), key) == explicit  # any order
+            argv = [flag, str(explicit)]
+        assert explicit != val, (env, key)
+        assert getattr(m.parse_args([*argv, "--env", env]), key) == explicit  # any order
     assert m.parse_args(["--env=Pendulum-v1"]).env == "Pendulum-v1"
     assert m.parse_args(["--env", "Acrobot-v1"]) == m.Args(env="Acrobot-v1")  # no table entry: Args' defaults
 
@@ -43,13 +45,13 @@ def test_env_defaults_apply_and_explicit_flags_win(algo):
 def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
     """Args < the family preset < the env's own entry < explicit flags; --help says which layers applied."""
     m = load(algo)
-    envs = ("Walker2d-v5", "LunarLander-v3", "CartPole-v1", "FrozenLake-v1", "Test/DictObs-v0", "No-v0")
+    envs = ("Ant-v5", "LunarLander-v3", "CartPole-v1", "FrozenLake-v1", "Test/DictObs-v0", "No-v0")
     assert [m.env_family(e) for e in envs] == ["mujoco", "box2d", "classic_control", "toy_text", None, None]
     preset = m.FAMILY_DEFAULTS.get("mujoco", {})
     assert preset
-    walker = m.parse_args(["--env", "Walker2d-v5"])
-    assert walker == m.replace(m.Args(env="Walker2d-v5"), **preset)
-    assert m.parse_args(["--env", "Walker2d-v5", "--total-timesteps", "5000"]).total_timesteps == 5000
+    ant = m.parse_args(["--env", "Ant-v5"])
+    assert ant == m.replace(m.Args(env="Ant-v5"), **preset)
+    assert m.parse_args(["--env", "Ant-v5", "--total-timesteps", "5000"]).total_timesteps == 5000
     if "InvertedPendulum-v5" in m.ENV_DEFAULTS:  # its entry sits on the preset: its budget wins, the statistics stay
         pendulum = m.parse_args(["--env", "InvertedPendulum-v5"])
         assert pendulum.total_timesteps == m.ENV_DEFAULTS["InvertedPendulum-v5"]["total_timesteps"] < 1_000_000
@@ -59,8 +61,8 @@ def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
         assert bipedal == m.replace(m.Args(env="BipedalWalker-v3"), **m.FAMILY_DEFAULTS["box2d"])
     for env in ("FrozenLake-v1", "CliffWalking-v1"):  # toy-text: the file's own preset, or Args' defaults where none
         assert m.parse_args(["--env", env]) == m.replace(m.Args(env=env), **m.FAMILY_DEFAULTS.get("toy_text", {}))
-    r = cli(algo, "--env", "Walker2d-v5", "--help", cwd=tmp_path)
-    assert "Defaults for Walker2d-v5: Args < the mujoco preset < your flags" in " ".join(
+    r = cli(algo, "--env", "Ant-v5", "--help", cwd=tmp_path)
+    assert "Defaults for Ant-v5: Args < the mujoco preset < your flags" in " ".join(
         r.stdout.replace("│", " ").split()
     ), r.stdout
 

@@ -57,11 +57,12 @@ def test_box2d_envs_train_with_their_preset(algo, env, in_tmp):
 @pytest.mark.parametrize("env", ["Walker2d-v5", "Swimmer-v5", "InvertedDoublePendulum-v5"])
 @pytest.mark.parametrize("algo", ["vpg", "trpo", "ppo_penalty", "ppo_clip"])
 def test_new_mujoco_envs_train_with_their_preset(algo, env, in_tmp):
-    """Two iterations with the MuJoCo family's preset (its batch shape, statistics, σ0; Swimmer's γ on top): builds,
-    trains, evaluates, saves. The 1 M-step results are the benchmarks' job."""
+    """Two iterations with the MuJoCo family's preset (its batch shape, statistics, σ0) and the env's entry on top
+    (Swimmer's γ, a file's own): builds, trains, evaluates, saves. The 1 M-step results are the benchmarks' job."""
     m = load(algo)
     args = m.parse_args(["--env", env, "--eval-episodes", "1", "--save-model"])
-    assert args.norm_obs and args.norm_reward and args.save_every == 100_000
+    assert args.norm_reward and args.save_every == 100_000
+    assert args.norm_obs == m.ENV_DEFAULTS.get(env, {}).get("norm_obs", True)  # ppo_clip's IDP entry switches it off
     assert args.gamma == (0.9999 if env == "Swimmer-v5" else 0.99)
     s = m.train(m.replace(args, total_timesteps=2 * args.num_envs * args.num_steps))
     assert s["global_step"] == 2 * args.num_envs * args.num_steps and os.path.isfile(s["checkpoint"])
