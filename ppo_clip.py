@@ -86,7 +86,6 @@ ENV_DEFAULTS = {  # where an env needs more than its family's preset (measured)
     "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=1e-3, num_minibatches=8),
     "Swimmer-v5": dict(gamma=0.9999),  # its forward progress pays off over long horizons (README)
     "InvertedDoublePendulum-v5": dict(norm_obs=False),  # normalised, the final policy dropped episodes (README)
-    "Walker2d-v5": dict(num_envs=1, num_steps=2048, anneal_lr=False, log_std_init=0.0),  # the RL Zoo's (README)
     "LunarLanderContinuous-v3": ZOO_LANDER,  # with the Box2D preset's batch shape, its final policies fell off (README)
     "Taxi-v4": dict(total_timesteps=500_000),  # 200 k with the toy-text preset ended at −84 (README)
 }
