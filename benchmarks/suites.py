@@ -88,7 +88,7 @@ PUBLISHED = {
     ("vpg", "Hopper-v5"): "~800 Spinning Up PyTorch (3 M steps)",
     ("ppo_clip", "Walker2d-v5"): "3479 RL-Zoo tuned PPO (one run) / 2288 ± 572 CleanRL (final)",
     ("trpo", "Walker2d-v5"): "roughly 1500–3000 (published TRPO curves)",
-    ("ppo_clip", "Swimmer-v5"): "282 RL-Zoo tuned PPO (one run, γ = 0.9999)",
+    ("ppo_clip", "Swimmer-v5"): "282 RL-Zoo PPO (one run: SB3's defaults, γ = 0.9999)",
     ("ppo_clip", "LunarLander-v3"): "242 RL-Zoo tuned PPO (one run)",
     ("ppo_clip", "LunarLanderContinuous-v3"): "271 RL-Zoo tuned PPO (one run)",
 }
