@@ -32,7 +32,8 @@ def test_env_defaults_apply_and_explicit_flags_win(algo):
         key, val = next(iter(overrides.items()))
         flag = "--" + key.replace("_", "-")
         if isinstance(val, bool):  # the other value, by its flag: --norm-obs / --no-norm-obs
-            explicit, argv = not val, [flag if not val else flag.replace("--", "--no-", 1)]
+            explicit = not val
+            argv = [flag if explicit else "--no-" + flag[2:]]
         else:  # another valid value: a count doubled, a rate or γ halved
             explicit = val * 2 if isinstance(val, int) else val / 2
             argv = [flag, str(explicit)]
