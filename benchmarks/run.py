@@ -33,12 +33,18 @@ reader. Curves: per seed the rolling mean of the last 20 training returns on a g
 periodic evaluations on the union of the seeds' evaluation steps; line: mean over seeds, band: min–max. Start-up:
 `python -c "import MODULE"` in a fresh process, median of 3.
 
-Writes to benchmarks/results/ results.json (every run: summary, resolved Args, commit; versions, CPU), results.md,
+Writes to benchmarks/results/ results.json.gz (every run: summary, resolved Args, commit; versions, CPU), results.md,
 curve_<env>_steps.png, curve_<env>_seconds.png; with --mujoco / --box2d results_mujoco.* / results_box2d.* and
 curve_<env>_evals.png too; with --toy-text results_toy_text.* and curve_<env>_steps.png only. A suite's file keeps the
 runs of an existing one that this invocation did not repeat (same algo, env, seed): a suite of hours can be run and
 committed env by env, each run saying its commit. Each run is also appended to <stem>.partial.jsonl as it ends, so the
 next invocation keeps what a killed one finished.
+
+The results stay small enough to commit (all of benchmarks/results/ under 5 MB, where per-episode curves took 46):
+<stem>.json.gz is gzip-compressed JSON (`zcat results.json.gz`, read_results), and in it each run's summary["curve"]
+is slim: only the points of its training curve that the tables and plots read, which come out the same as from every
+episode (benchmarks/curves.py, slim_curves). The plots are 256-colour PNGs. A plain <stem>.json with a curve point per
+episode, as written before, is read too, and replaced by the .gz.
 
 This file is the pipeline (run, aggregate, judge, report); benchmarks/suites.py holds what differs between the suites
 (THRESHOLDS, the TARGETS, the known shortfalls, PUBLISHED, table columns), benchmarks/peers.py the SB3 peers and
@@ -46,6 +52,7 @@ their RL-Zoo settings, benchmarks/curves.py time to threshold and the plots.
 """
 
 import argparse
+import gzip
 import importlib
 import json
 import math
@@ -69,7 +76,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/run.py` too (then only benchmarks/ is on the path)
 
-from benchmarks.curves import plot, time_to_threshold  # noqa: E402
+from benchmarks.curves import plot, slim_curves, time_to_threshold  # noqa: E402
 from benchmarks.peers import PEER_HYPERPARAMS, PEER_OF, PEERS, train_peer  # noqa: E402
 from benchmarks.suites import (  # noqa: E402
     ALGOS,
@@ -115,7 +122,8 @@ def cell_stats(rs: list[dict]) -> dict:
     c.update(sps=_median([s["sps"] for s in summaries if s]), wall_s=_median([s["wall_s"] for s in summaries if s]))
     c["process_s"] = _median([r["process_s"] for r in rs if r["summary"] and r.get("process_s") is not None])
     for arg in ("eval_episodes", "eval_every"):  # the runs' evaluation settings, for the definitions
-        c[arg] = sorted({r["args"][arg] for r in rs if (r.get("args") or {}).get(arg) is not None})
+        flat = [{**(r.get("args") or {}), **(r.get("args") or {}).get("run", {})} for r in rs]  # Args.run's flags
+        c[arg] = sorted({a[arg] for a in flat if a.get(arg) is not None})
     return c
 
 
@@ -204,9 +212,10 @@ def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT), ep
     `episodes`: our run's --eval-episodes (None: the file's default)."""
     t0 = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix=f"bench_{name}_{env}_{seed}_")
+    log_path = os.path.join(tmp, "stdout.log")  # by its full path: wherever the process happens to be
     os.chdir(tmp)
     rec = dict(kind=kind, algo=name, env=env, seed=seed, args=None, summary=None, error=None)
-    with open("stdout.log", "w") as log:
+    with open(log_path, "w") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
@@ -220,7 +229,7 @@ def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT), ep
         sys.stdout.flush()
         sys.stderr.flush()
     if rec["error"]:
-        rec["log_tail"] = Path("stdout.log").read_text(errors="replace").splitlines()[-30:]
+        rec["log_tail"] = Path(log_path).read_text(errors="replace").splitlines()[-30:]
     os.chdir("/")
     shutil.rmtree(tmp, ignore_errors=True)
     return rec
@@ -269,6 +278,23 @@ def short_commit(git_commit: str) -> str:
 def _json_safe(x):
     """inf / nan -> None (JSON has neither): None in a to-threshold field means 'never reached'."""
     return json.loads(json.dumps(x), parse_constant=lambda _: None)
+
+
+def results_files(out: Path, stem: str) -> tuple[Path, Path]:
+    """A suite's results file as report() writes it (<stem>.json.gz) and as it was once written (plain <stem>.json)."""
+    return out / f"{stem}.json.gz", out / f"{stem}.json"
+
+
+def read_results(path: Path) -> dict:
+    """A results file, gzip-compressed (.gz) or plain, its curves full or slim (benchmarks/curves.py reads both)."""
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+
+
+def write_results(path: Path, record: dict) -> None:
+    """gzip-compressed JSON; no time stamp in the gzip header, so the same results give the same bytes."""
+    text = json.dumps(_json_safe(record), allow_nan=False)
+    path.write_bytes(gzip.compress(text.encode(), compresslevel=9, mtime=0))
 
 
 def main(argv=None) -> int:
@@ -342,15 +368,16 @@ def main(argv=None) -> int:
 
 
 def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict) -> int:
-    """Writes <stem>.json (with the runs of an existing one that `runs` do not repeat), <stem>.md and the curves of
-    each env, prints the verdict; returns the exit code."""
+    """Writes <stem>.json.gz (with the runs of an existing one that `runs` do not repeat; curves slim), <stem>.md and
+    the curves of each env, prints the verdict; returns the exit code."""
     key = lambda r: (r["kind"], r["algo"], r["env"], r["seed"])  # noqa: E731
-    partial, old = out / f"{suite.stem}.partial.jsonl", out / f"{suite.stem}.json"
+    partial, results, plain = out / f"{suite.stem}.partial.jsonl", *results_files(out, suite.stem)
     earlier = [json.loads(line) for line in partial.read_text().splitlines()] if partial.is_file() else []
-    if old.is_file():
-        kept = json.loads(old.read_text())
-        earlier += [{"commit": short_commit(kept["meta"]["git_commit"]), **r} for r in kept["runs"]]
-    for r in earlier:  # a killed invocation's finished runs first, then the file's: the newest run of each key
+    for old in (results, plain):  # the file as written now, then one in the older plain form
+        if old.is_file():
+            kept = read_results(old)
+            earlier += [{"commit": short_commit(kept["meta"]["git_commit"]), **r} for r in kept["runs"]]
+    for r in earlier:  # a killed invocation's finished runs first, then the files': the newest run of each key
         if key(r) not in {key(x) for x in runs}:
             runs.append(r)
     envs = sorted({r["env"] for r in runs})
@@ -360,23 +387,16 @@ def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict)
             steps, secs = time_to_threshold(r["summary"]["curve"], THRESHOLDS[r["env"]])
             r.update(steps_to_threshold=steps, seconds_to_threshold=secs)
     runs.sort(key=lambda r: (r["env"], r["algo"], r["seed"]))
+    slim(runs)  # after every statistic above; the plots below read the slim curves, as a later invocation will
     shortfalls = named(suite.shortfalls)
     record = dict(meta=meta, **suite.criteria, known_shortfalls=shortfalls, startup_s=startup, cells=cells, runs=runs)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{suite.stem}.json").write_text(json.dumps(_json_safe(record), allow_nan=False))
+    write_results(results, record)
+    plain.unlink(missing_ok=True)  # its runs are in `results` now
     (out / f"{suite.stem}.md").write_text(markdown(cells, suite, startup, meta))
     partial.unlink(missing_ok=True)
     for env in envs:
-        finished = [r for r in runs if r["env"] == env and r["summary"]]
-        for x in suite.plots:
-            series = {}
-            for r in finished:
-                series.setdefault(r["algo"], []).append(r["summary"].get("evals" if x == "evals" else "curve") or [])
-            path = out / f"curve_{env}_{x}.png"
-            if x == "evals":  # each algo's target, dashed in its colour
-                plot(series, env, x, path, targets={c["algo"]: c["target"] for c in cells if c["env"] == env})
-            else:  # the env's threshold, dashed in black
-                plot(series, env, x, path, threshold=THRESHOLDS.get(env))
+        plot_env(suite, runs, cells, env, out)
     for r in runs:
         if r["error"]:
             tail = "\n".join(r.get("log_tail", []))
@@ -385,8 +405,34 @@ def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict)
     code, failures = exit_code(cells), failure_report(cells, suite)
     known = f" (known shortfalls:\n{failures})" if failures else ""
     print(f"FAILED cells:\n{failures}" if code else f"all gated cells pass{known}")
-    print(f"wrote {out}/{suite.stem}.json, {suite.stem}.md, curve_*_{{{','.join(suite.plots)}}}.png", flush=True)
+    print(f"wrote {out}/{suite.stem}.json.gz, {suite.stem}.md, curve_*_{{{','.join(suite.plots)}}}.png", flush=True)
     return code
+
+
+def slim(runs: list[dict]) -> None:
+    """Replaces each finished run's summary["curve"] by its slim form, computed per plotted line (one algo's runs on
+    one env): what the results file keeps (benchmarks/curves.py)."""
+    lines: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        if r["summary"]:
+            lines.setdefault((r["env"], r["algo"]), []).append(r["summary"])
+    for summaries in lines.values():
+        for s, curve in zip(summaries, slim_curves([s.get("curve") or [] for s in summaries]), strict=True):
+            s["curve"] = curve
+
+
+def plot_env(suite: Suite, runs: list[dict], cells: list[dict], env: str, out: Path) -> None:
+    """curve_<env>_<x>.png for each of the suite's plots: the runs' training curves (either form) or evaluations."""
+    finished = [r for r in runs if r["env"] == env and r["summary"]]
+    for x in suite.plots:
+        series = {}
+        for r in finished:
+            series.setdefault(r["algo"], []).append(r["summary"].get("evals" if x == "evals" else "curve") or [])
+        path = out / f"curve_{env}_{x}.png"
+        if x == "evals":  # each algo's target, dashed in its colour
+            plot(series, env, x, path, targets={c["algo"]: c["target"] for c in cells if c["env"] == env})
+        else:  # the env's threshold, dashed in black
+            plot(series, env, x, path, threshold=THRESHOLDS.get(env))
 
 
 if __name__ == "__main__":

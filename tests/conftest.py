@@ -12,6 +12,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+pytest_plugins = ["clean_tree"]  # fails the session if the tests leave a new file in the repository
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 

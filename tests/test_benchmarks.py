@@ -249,6 +249,84 @@ def test_json_safe_turns_infinities_into_null():
     assert json.dumps(safe, allow_nan=False) == '{"a": [null, 1.0, [null, null]]}'
 
 
+def full_curves(rng, lengths):
+    """Training curves as train() returns them: several episodes may end on the same step (and second), a rising
+    noisy return."""
+    out = []
+    for n in lengths:
+        new_step = rng.random(n) < 0.4  # else the episode ended on the step before's
+        steps = 64 * np.cumsum(new_step) + 64
+        secs = np.cumsum(np.where(new_step, rng.exponential(0.02, n), 0.0))
+        returns = np.round(np.linspace(-300, 500, n) + rng.normal(0, 150, n), 1)
+        out.append([[int(a), float(b), float(c)] for a, b, c in zip(steps, secs, returns, strict=True)])
+    return out
+
+
+def test_slim_curves_give_the_same_plots_and_times_to_threshold():
+    """The results files keep slim curves (curves.slim_curves): every plotted value and every time to threshold is
+    the full curves', to the last bit, at a fraction of the points; a JSON round trip or slimming again changes
+    nothing."""
+    rng = np.random.default_rng(0)
+    full = [*full_curves(rng, (6000, 4000, 15)), []]  # 15: not one full window; []: no episode finished
+    slim = json.loads(json.dumps(curves.slim_curves(full)))
+    assert slim[-1] == [] and [s["episodes"] for s in slim[:-1]] == [6000, 4000, 15]
+    assert sum(len(s["step"]) for s in slim[:2]) < 10_000 / 4
+    for x in ("steps", "seconds"):
+        for full_array, slim_array in zip(curves.curves_on_grid(full, x), curves.curves_on_grid(slim, x), strict=True):
+            np.testing.assert_array_equal(full_array, slim_array)  # NaN where NaN
+    for f, s in zip(full, slim, strict=True):
+        means = curves.rolling_points(f)["mean"]
+        thresholds = [None, -math.inf, math.inf, *np.quantile(means, np.linspace(0, 1, 201))] if len(f) else [0.0]
+        for t in thresholds:
+            assert curves.time_to_threshold(f, t) == curves.time_to_threshold(s, t), t
+    assert curves.slim_curves(slim) == slim
+    with pytest.raises(ValueError, match="rolling means of 20 episodes"):
+        curves.time_to_threshold(slim[0], 0.0, window=10)
+
+
+def test_results_files_are_gzip_json_with_the_same_bytes_for_the_same_results(tmp_path):
+    record = {"runs": [{"summary": {"curve": [[1, 0.5, math.inf]]}}]}
+    bench.write_results(tmp_path / "a.json.gz", record)
+    bench.write_results(tmp_path / "b.json.gz", record)
+    assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()  # no time stamp
+    assert bench.read_results(tmp_path / "a.json.gz") == {"runs": [{"summary": {"curve": [[1, 0.5, None]]}}]}
+    (tmp_path / "old.json").write_text(json.dumps(record["runs"][0]))  # an older plain file
+    assert bench.read_results(tmp_path / "old.json") == {"summary": {"curve": [[1, 0.5, math.inf]]}}
+
+
+def test_a_crashed_run_reports_the_end_of_its_log_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """execute() in a spawned process, as main() runs it: the log goes to the run's temporary folder by its full
+    path, its last lines come back with the error, and the folder is removed; nothing lands in the cwd."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    repo, tmp = tmp_path / "repo", tmp_path / "tmp"
+    repo.mkdir()
+    tmp.mkdir()
+    (repo / "vpg.py").write_text(
+        textwrap.dedent("""
+        from dataclasses import dataclass
+
+        @dataclass
+        class Args:
+            seed: int = 1
+
+        def parse_args(argv):
+            return Args()
+
+        def train(args):
+            print("the last words of a run")
+            raise RuntimeError("boom")
+        """)
+    )
+    monkeypatch.setenv("TMPDIR", str(tmp))  # the run's temporary folder goes here
+    cwd = empty_cwd(tmp_path, monkeypatch)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        rec = pool.submit(bench.execute, "ours", "vpg", "CartPole-v1", 1, str(repo)).result(timeout=120)
+    assert "RuntimeError: boom" in rec["error"] and rec["log_tail"] == ["the last words of a run"]
+    assert not any(tmp.iterdir()) and not any(cwd.iterdir())
+
+
 def test_evals_on_grid_interpolates_seeds_on_the_union_of_their_steps():
     grid, ys = curves.evals_on_grid([[[10, 1.0], [20, 2.0], [30, 3.0]], [[35, 30.0], [15, 10.0]], []])
     assert grid.tolist() == [10, 15, 20, 30, 35]
@@ -313,6 +391,16 @@ def runs_folders(*dirs) -> dict:
     return {str(d): sorted(os.listdir(d / "runs")) if (d / "runs").exists() else None for d in dirs}
 
 
+def empty_cwd(tmp_path, monkeypatch) -> pathlib.Path:
+    """An empty working directory for a benchmark: whatever it writes relative to the cwd instead of its run's own
+    temporary folder (runs/, its log, dppo's summary) shows up here, and not in the folder pytest runs from (this
+    repository: once a stdout.log there got committed)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
 def fake_repo(tmp_path, **returns):
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -323,16 +411,17 @@ def fake_repo(tmp_path, **returns):
 
 def test_main_classic_end_to_end_with_fake_algos(tmp_path, monkeypatch):
     repo, out = fake_repo(tmp_path, ppo_clip=500.0, vpg=100.0, dppo=500.0), tmp_path / "out"
-    watched = (repo, tmp_path, pathlib.Path.cwd(), bench.ROOT)  # the fake repo, the script's cwd, pytest's, ours
+    watched = (repo, tmp_path, pathlib.Path.cwd(), bench.ROOT)  # the fake repo, the out's parent, pytest's cwd, ours
     before = runs_folders(*watched)
-    monkeypatch.chdir(tmp_path)
+    cwd = empty_cwd(tmp_path, monkeypatch)  # the script's
     argv = ["--root", str(repo), "--out", str(out), "--envs", "CartPole-v1", "--seeds", "1", "2", "--workers", "2"]
     script = subprocess.run([sys.executable, str(bench.ROOT / "benchmarks" / "run.py"), *argv], capture_output=True)
     assert script.returncode == 1, script.stderr  # vpg misses 475
     printed = script.stdout.decode()
     assert "FAILED cells:\nvpg on CartPole-v1" in printed and "chatter" not in printed and "[6/6] dppo" in printed
     assert runs_folders(*watched) == before  # each fake run wrote runs/x in its own temporary folder
-    results = json.loads((out / "results.json").read_text())
+    assert not any(cwd.iterdir())  # and its log there too
+    results = bench.read_results(out / "results.json.gz")
     assert set(results) >= {"meta", "thresholds", "known_shortfalls", "startup_s", "cells", "runs"}
     assert [(r["algo"], r["seed"]) for r in results["runs"]] == [
         (a, s) for a in ("dppo", "ppo_clip", "vpg") for s in (1, 2)
@@ -348,18 +437,20 @@ def test_main_classic_end_to_end_with_fake_algos(tmp_path, monkeypatch):
     monkeypatch.setitem(bench.KNOWN_SHORTFALLS, ("vpg", "CartPole-v1"), "fake: measured 100")
     assert bench.main(argv + ["--algos", "vpg"]) == 0
     assert "FAIL (known shortfall)" in (out / "results.md").read_text()
+    assert not any(cwd.iterdir())
 
 
-def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
+def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd, monkeypatch):
     repo, out = fake_repo(tmp_path, ppo_clip=5000.0, trpo=100.0), tmp_path / "out"
-    watched = (repo, tmp_path, pathlib.Path.cwd(), bench.ROOT)  # in-process: pytest's cwd is the benchmark's
+    watched = (repo, tmp_path, pathlib.Path.cwd(), bench.ROOT)  # the fake repo, the out's parent, pytest's cwd, ours
     before = runs_folders(*watched)
+    cwd = empty_cwd(tmp_path, monkeypatch)  # in-process: the benchmark's cwd, inherited by its worker processes
     (repo / "dppo.py").write_text("raise SystemExit('dppo must not run with --mujoco')")
     argv = ["--root", str(repo), "--out", str(out), "--mujoco", "--workers", "2"]
     assert bench.main([*argv, "--envs", "HalfCheetah-v5", "Hopper-v5", "--seeds", "1", "2"]) == 1
     printed = capfd.readouterr().out
     assert "trpo on HalfCheetah-v5" in printed and "trpo on Hopper-v5" in printed and "dppo" not in printed
-    results = json.loads((out / "results_mujoco.json").read_text())
+    results = bench.read_results(out / "results_mujoco.json.gz")
     assert set(results) >= {"meta", "targets", "known_shortfalls", "published", "startup_s", "cells", "runs"}
     assert len(results["runs"]) == 8 and all(r["process_s"] > 0 and r["error"] is None for r in results["runs"])
     assert {r["commit"] for r in results["runs"]} == {"no commit"}  # the fake repo is not a git work tree
@@ -370,17 +461,23 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
     assert MUJOCO_HEAD in md and '"final" = deterministic evaluation (7 episodes' in md
     pngs = {f"curve_{e}_{x}.png" for e in ("HalfCheetah-v5", "Hopper-v5") for x in ("steps", "seconds", "evals")}
     assert {p.name for p in out.glob("*.png")} == pngs
-    assert not (out / "results.json").exists()  # the classic files are not touched
-    assert runs_folders(*watched) == before
+    assert not list(out.glob("results.*"))  # the classic files are not touched
+    assert runs_folders(*watched) == before and not any(cwd.iterdir())
+    assert {type(r["summary"]["curve"]) for r in results["runs"]} == {dict}  # kept slim
 
-    # one more env, and one run repeated: the file keeps the other runs, each with its commit
+    # one more env, and one run repeated: the file keeps the other runs, each with its commit. The file is an older
+    # one: plain JSON, full curves, no commit per run
     (repo / "trpo.py").write_text(FAKE_ALGO.replace("RETURN", "4000.0"))
     results["meta"]["git_commit"] = "1234567abcdef"  # as if the first invocation had run at a commit
     for r in results["runs"]:
         del r["commit"]  # as in a file written before runs said their commit: the file's meta says it
+        final = r["summary"]["eval_mean_return"]
+        r["summary"]["curve"] = [[100 * (i + 1), 0.01 * (i + 1), final] for i in range(30)]  # FAKE_ALGO's
+    (out / "results_mujoco.json.gz").unlink()
     (out / "results_mujoco.json").write_text(json.dumps(results))
     assert bench.main([*argv, "--envs", "Walker2d-v5", "Hopper-v5", "--algos", "trpo", "--seeds", "1"]) == 1
-    merged = json.loads((out / "results_mujoco.json").read_text())
+    assert not (out / "results_mujoco.json").exists()  # its runs are in the .gz now
+    merged = bench.read_results(out / "results_mujoco.json.gz")
     runs = {(r["algo"], r["env"], r["seed"]): r for r in merged["runs"]}
     assert len(merged["runs"]) == 9 and runs["trpo", "Walker2d-v5", 1]["summary"]["eval_mean_return"] == 4001.0
     assert runs["trpo", "Hopper-v5", 1]["summary"]["eval_mean_return"] == 4001.0  # repeated: replaced
@@ -391,26 +488,30 @@ def test_main_mujoco_end_to_end_with_fake_algos(tmp_path, capfd):
         f"curve_Walker2d-v5_{x}.png" for x in ("steps", "seconds")
     } | {"curve_Walker2d-v5_evals.png"}
     assert "| trpo | Walker2d-v5 | 1 | 4001.0 ± 0.0 |" in (out / "results_mujoco.md").read_text()
+    assert {type(r["summary"]["curve"]) for r in merged["runs"]} == {dict}  # the older file's runs slim too
 
     # a killed invocation leaves the runs it finished in results_mujoco.partial.jsonl: the next one keeps them
     assert not (out / "results_mujoco.partial.jsonl").exists()  # a finished invocation leaves none
     killed = dict(runs["trpo", "Walker2d-v5", 1], seed=2, commit="7654321")
     (out / "results_mujoco.partial.jsonl").write_text(json.dumps(killed) + "\n")
     assert bench.main([*argv, "--envs", "Swimmer-v5", "--algos", "ppo_clip", "--seeds", "1"]) == 1  # ppo_clip 5001
-    merged = json.loads((out / "results_mujoco.json").read_text())
+    merged = bench.read_results(out / "results_mujoco.json.gz")
     runs = {(r["algo"], r["env"], r["seed"]): r for r in merged["runs"]}
     assert len(runs) == 11 and runs["trpo", "Walker2d-v5", 2]["commit"] == "7654321"
     assert not (out / "results_mujoco.partial.jsonl").exists()
+    assert runs_folders(*watched) == before and not any(cwd.iterdir())
 
 
-def test_main_toy_text_every_seed_with_its_evaluation_episodes(tmp_path, capfd):
+def test_main_toy_text_every_seed_with_its_evaluation_episodes(tmp_path, capfd, monkeypatch):
     """All five files (dppo under torchrun too) get the env's --eval-episodes; every seed must reach the target."""
     repo, out = fake_repo(tmp_path, ppo_clip=-1.05, vpg=-1.15, dppo=-1.05), tmp_path / "out"
+    cwd = empty_cwd(tmp_path, monkeypatch)
     argv = ["--root", str(repo), "--out", str(out), "--toy-text", "--envs", "Blackjack-v1", "--seeds", "1", "2"]
     assert bench.main([*argv, "--workers", "2"]) == 1  # vpg's seed 1 ends at −0.15 < −0.12
     printed = capfd.readouterr().out
     assert "FAILED cells:\nvpg on Blackjack-v1: eval seed 1: -0.15, seed 2: 0.85; target -0.12" in printed
-    results = json.loads((out / "results_toy_text.json").read_text())
+    assert not any(cwd.iterdir())  # dppo's summary.json too stayed in its run's folder
+    results = bench.read_results(out / "results_toy_text.json.gz")
     assert results["eval_episodes"] == suites.TOY_TEXT_EPISODES and results["targets"]["Blackjack-v1"] == -0.12
     assert {(r["algo"], r["args"]["eval_episodes"]) for r in results["runs"]} == {
         (a, 5000) for a in ("ppo_clip", "vpg", "dppo")
