@@ -27,14 +27,14 @@ Papers: Williams, 1992 (REINFORCE); Sutton et al., 2000 (policy gradient theorem
 """
 
 import argparse
-import contextlib
 import csv
 import os
 import random
 import signal
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Literal, get_args, get_origin
 
 import gymnasium as gym
@@ -68,169 +68,10 @@ class Args:
     norm_reward: bool = False  # divide the learner's rewards by a running std of the discounted return
     hidden_sizes: tuple[int, ...] = (64, 64)  # hidden layers of both the policy and the value network (tanh)
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions only)
-    eval_episodes: int = 20  # episodes of the final deterministic evaluation
-    eval_every: int = 0  # also evaluate every this many environment steps (0: only at the end)
-    track: bool = False  # log to Weights & Biases
-    wandb_project: str = "policy-gradients"  # wandb project
-    wandb_entity: str | None = None  # wandb entity (team or user); None uses your default
-    save_model: bool = False  # write {algo}.pt to the run folder at the end (and on Ctrl-C); watch.py films it
-    save_every: int = 0  # write the run's checkpoint.pt (all --resume needs) every this many steps and at the end
-    resume: str | None = None  # continue the run of this checkpoint.pt (or run folder) in its folder, where it stopped
-    checkpoint: str | None = None  # start a new run from this checkpoint's weights and statistics, or evaluate it
-    eval_only: bool = False  # with --checkpoint: only evaluate the loaded policy, do not train
-    torch_deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same result
-    torch_threads: int = 1  # torch intra-op threads; these networks are too small to gain from more
-
-
-# Defaults by family (the gymnasium package of the env: mujoco, box2d …), then by env id; explicit flags win over
-# both. README's "Default hyper-parameters" says why.
-MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
-MUJOCO.update(save_every=100_000)
-MUJOCO.update(num_envs=16, num_steps=8, num_minibatches=1, learning_rate=7e-4)
-SMALL_BATCHES = dict(num_envs=32, num_steps=4, num_minibatches=1)  # many small batches: many policy steps
-BOX2D = dict(total_timesteps=1_000_000, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)  # γ, λ: long horizons
-BOX2D.update(eval_every=50_000, save_every=100_000)
-FAMILY_DEFAULTS = {"mujoco": MUJOCO, "box2d": BOX2D, "toy_text": SMALL_BATCHES}  # toy-text: Blackjack (README)
-ENV_DEFAULTS = {  # where an env needs more than its family's preset (measured)
-    "CartPole-v1": dict(total_timesteps=200_000),
-    "Pendulum-v1": dict(total_timesteps=300_000, gamma=0.9, **SMALL_BATCHES),
-    "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=2e-3, vf_learning_rate=3e-3, **SMALL_BATCHES),
-    "Swimmer-v5": dict(gamma=0.9999),  # its forward progress pays off over long horizons (README)
-}
-
-
-# ---- Networks: separate policy and value MLPs, plus running observation and reward statistics ----
-def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], out_gain: float) -> nn.Sequential:
-    """tanh MLP, orthogonal init (gain √2 inside, `out_gain` on the last layer), zero biases."""
-    layers, sizes = [], (in_dim, *hidden)
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(a, b), nn.Tanh()]
-    layers.append(nn.Linear(sizes[-1], out_dim))
-    for layer in layers:
-        if isinstance(layer, nn.Linear):
-            nn.init.orthogonal_(layer.weight, out_gain if layer is layers[-1] else np.sqrt(2))
-            nn.init.zeros_(layer.bias)
-    return nn.Sequential(*layers)
-
-
-class Policy(nn.Module):
-    """π_θ(·|s) as its parameters: (μ, log σ) of N(μ(s), diag(σ²)), σ state-independent, for Box actions, else (logits,
-    None) of shape (…, heads, choices), independent Categoricals: one head for Discrete, one per entry of nvec for
-    MultiDiscrete, two choices (a Bernoulli) per bit for MultiBinary; a head's unused choices get logit −1e9."""
-
-    def __init__(self, obs_dim: int, act_space: gym.Space, hidden: tuple[int, ...], log_std_init: float):
-        super().__init__()
-        box = isinstance(act_space, gym.spaces.Box)
-        if isinstance(act_space, gym.spaces.Discrete):
-            heads = torch.tensor([int(act_space.n)])
-        elif isinstance(act_space, gym.spaces.MultiDiscrete):
-            heads = torch.as_tensor(act_space.nvec.ravel())
-        else:  # MultiBinary: two choices per bit (unused for Box)
-            heads = torch.full((int(np.prod(act_space.shape)),), 2)
-        self.register_buffer("pad", None if box else torch.arange(heads.max()) >= heads[:, None], persistent=False)
-        self.act_shape = act_space.shape if box else heads.shape  # (dimensions,) or (heads,)
-        n_out = act_space.shape[0] if box else self.pad.numel()
-        self.net = mlp(obs_dim, n_out, hidden, out_gain=0.01)
-        self.log_std = nn.Parameter(torch.full((n_out,), log_std_init)) if box else None
-
-    def forward(self, obs: torch.Tensor):
-        out = self.net(obs)
-        if self.log_std is None:
-            return out.unflatten(-1, self.pad.shape).masked_fill(self.pad, -1e9), None
-        # a copy, not a view, of log σ: callers keep π_old's parameters while the optimiser changes log σ in place
-        return out, self.log_std.expand_as(out).clone()
-
-
-class Value(nn.Module):
-    """V_φ(s)."""
-
-    def __init__(self, obs_dim: int, hidden: tuple[int, ...]):
-        super().__init__()
-        self.net = mlp(obs_dim, 1, hidden, out_gain=1.0)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs).squeeze(-1)
-
-
-class ObsNorm(nn.Module):
-    """(s − mean)/√(var + 1e-8) clipped to ±10, over every observation seen so far, or the identity if not enabled.
-    The statistics are buffers, so they travel in the checkpoint."""
-
-    def __init__(self, obs_dim: int, enabled: bool):
-        super().__init__()
-        self.enabled = enabled
-        self.register_buffer("mean", torch.zeros(obs_dim, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(obs_dim, dtype=torch.float64))
-        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
-
-    def forward(self, obs) -> torch.Tensor:
-        obs = torch.as_tensor(obs, dtype=torch.float32)
-        return ((obs - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-10, 10).float() if self.enabled else obs
-
-    def update(self, batch) -> None:
-        """Merge the batch's mean and variance into the running ones (Chan et al.'s parallel formula)."""
-        batch = torch.as_tensor(batch).reshape(-1, self.mean.numel()).double()
-        b_mean, b_var, b_n = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
-        delta, total = b_mean - self.mean, self.count + b_n
-        self.mean += delta * b_n / total
-        self.var.copy_((self.var * self.count + b_var * b_n + delta**2 * self.count * b_n / total) / total)
-        self.count.fill_(total)
-
-
-class RewardScale(ObsNorm):
-    """r / √(Var[G] + 1e-8), G ← γ·G + r the discounted return of each env's episode so far, Var over every G seen:
-    Engstrom et al., 2020's reward scaling. Divided, never shifted (a shift would change what ending an episode is
-    worth); only the learner sees it, logged and evaluated returns are the env's. `enabled=False`: the identity."""
-
-    def __init__(self, enabled: bool, gamma: float, num_envs: int):
-        super().__init__(1, enabled)
-        self.gamma, self.returns = gamma, np.zeros(num_envs)
-
-    def forward(self, rewards: torch.Tensor) -> torch.Tensor:
-        return rewards / torch.sqrt(self.var + 1e-8).float() if self.enabled else rewards
-
-    def track(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
-        """G ← γ·G + r for every env; returns G, then restarts it where an episode ended."""
-        self.returns = self.gamma * self.returns + reward
-        returns = self.returns.copy()
-        self.returns[done] = 0.0
-        return returns
+    run: "RunArgs" = field(default_factory=lambda: RunArgs())  # evaluation, checkpoints, logging: below the banner
 
 
 # ---- The maths, as pure functions ----
-def log_prob(params, action: torch.Tensor) -> torch.Tensor:
-    """log π(a|s) for the parameters returned by Policy.forward."""
-    mean_or_logits, log_std = params
-    if log_std is None:  # independent Categoricals: Σ_k log softmax(logits_k)[a_k]
-        return torch.log_softmax(mean_or_logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1).sum(-1)
-    # diagonal Gaussian: Σ_i −(a_i − μ_i)²/(2σ_i²) − log σ_i − ½ log 2π
-    z = (action - mean_or_logits) * torch.exp(-log_std)
-    return (-0.5 * z.pow(2) - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
-
-
-def entropy(params) -> torch.Tensor:
-    """H(π(·|s)): Σ_k −Σ_a p_k,a log p_k,a over the Categorical heads, Σ_i (½ + ½ log 2π + log σ_i) for the Gaussian."""
-    mean_or_logits, log_std = params
-    if log_std is None:
-        logp = torch.log_softmax(mean_or_logits, -1)
-        return -(logp.exp() * logp).sum(-1).sum(-1)
-    return (0.5 + 0.5 * np.log(2 * np.pi) + log_std).sum(-1)
-
-
-def sample(params) -> torch.Tensor:
-    """a ~ π(·|s): an index per Categorical head, or μ + σ·N(0, I)."""
-    mean_or_logits, log_std = params
-    if log_std is None:
-        return torch.multinomial(torch.softmax(mean_or_logits, -1).flatten(0, -2), 1).view(mean_or_logits.shape[:-1])
-    return mean_or_logits + torch.exp(log_std) * torch.randn_like(mean_or_logits)
-
-
-def mode(params) -> torch.Tensor:
-    """The deterministic action: the argmax of every head's logits, or the Gaussian mean."""
-    mean_or_logits, log_std = params
-    return mean_or_logits.argmax(-1) if log_std is None else mean_or_logits
-
-
 def compute_gae(rewards, values, next_values, terminations, dones, gamma: float, lam: float):
     """GAE(λ) over a (T, N) rollout; returns (advantages, returns = advantages + values).
 
@@ -279,12 +120,6 @@ def policy_gradient_loss(logp: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
     """Policy loss −E[log π_θ(a|s)·Ψ], Ψ held constant: its gradient is −E[∇log π_θ(a|s)·Ψ], the (negated)
     policy-gradient estimate of ∇_θ E[return]."""
     return -(logp * psi.detach()).mean()
-
-
-def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """1 − Var[target − pred] / Var[target]: 1 is a perfect critic, ≤ 0 is no better than a constant."""
-    var = target.var()
-    return float("nan") if var == 0 else float(1 - (target - pred).var() / var)
 
 
 # ---- Training: rollout → advantages → update → log ----
@@ -359,65 +194,504 @@ def vpg_update(policy, value, optimizers, batch: dict, advantages, returns, boun
 
 def train(args: Args) -> dict:
     """Train exactly what `args` says; returns the summary (see Run.finish below the banner)."""
-    check_args(args)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(args.torch_deterministic)
-    torch.set_num_threads(args.torch_threads)
+    run = Run(args)  # checks args; seeds python, numpy and torch
     envs = make_envs(args.env, args.num_envs)
-    obs_dim, act_space = envs.single_observation_space.shape[0], envs.single_action_space
-    policy = Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
-    value = Value(obs_dim, args.hidden_sizes)
-    obs_norm, reward_scale = ObsNorm(obs_dim, args.norm_obs), RewardScale(args.norm_reward, args.gamma, args.num_envs)
+    obs_shape, act_space = envs.single_observation_space.shape, envs.single_action_space
+    policy = Policy(obs_shape, act_space, args.hidden_sizes, args.log_std_init)
+    value = Value(obs_shape, args.hidden_sizes)
+    obs_norm, reward_scale = ObsNorm(obs_shape, args.norm_obs), RewardScale(args.norm_reward, args.gamma, args.num_envs)
     # Separate optimisers: the policy takes one step per batch, the value network several.
     pi_optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     vf_optimizer = torch.optim.Adam(value.parameters(), lr=args.vf_learning_rate, eps=1e-5, fused=True)
-    modules = {"policy": policy, "value": value, "obs_norm": obs_norm, "reward_scale": reward_scale}
-    run = Run(args, {**modules, "pi_optimizer": pi_optimizer, "vf_optimizer": vf_optimizer})  # and --resume's state
-    if args.eval_only:
-        return run.finish(envs)
+    modules = dict(policy=policy, value=value, obs_norm=obs_norm, reward_scale=reward_scale)
+    run.load(dict(modules, pi_optimizer=pi_optimizer, vf_optimizer=vf_optimizer))
+    run.open_outputs()  # the run folder, progress.csv, wandb
     box = isinstance(act_space, gym.spaces.Box)  # bound_penalty is for Box actions only
     bounds = (torch.as_tensor(act_space.low), torch.as_tensor(act_space.high)) if box else None
-    num_iterations = args.total_timesteps // (args.num_envs * args.num_steps)
-    obs_raw, _ = envs.reset(seed=[args.seed + run.iteration * args.num_envs + i for i in range(args.num_envs)])
-    with run.training():  # Ctrl-C ends training cleanly; the final evaluation and saving follow
-        for iteration in range(run.iteration + 1, num_iterations + 1):  # run.iteration: 0, or where --resume left off
-            frac = run.lr_fraction(iteration, num_iterations) if args.anneal_lr else 1.0
-            lr = args.learning_rate * frac
-            for group in pi_optimizer.param_groups:
-                group["lr"] = lr
-            for group in vf_optimizer.param_groups:
-                group["lr"] = args.vf_learning_rate * frac
-            batch, obs_raw = collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run)
-            reward_scale.update(batch["disc_return"])  # the statistics move between rollouts, never within one
-            obs_norm.update(batch["raw_obs"])
-
-            # ---- Ψ_t: GAE(λ) from V of every s_t and of every true s_{t+1} (two batched calls), or G_t ----
-            with torch.no_grad():
-                rewards = reward_scale(batch["reward"])  # r / σ(G) with --norm-reward, else r
-                if args.estimator == "gae":
-                    values, next_values = value(batch["obs"]), value(batch["next_obs"])
-                    advantages, returns = compute_gae(
-                        rewards, values, next_values, batch["term"], batch["done"], args.gamma, args.gae_lambda
-                    )
-                else:  # reinforce: no critic
-                    returns = reward_to_go(rewards, batch["done"], args.gamma)
-                    values, advantages = torch.full_like(returns, float("nan")), returns
-
-            optimizers = (pi_optimizer, vf_optimizer)
-            stats = vpg_update(policy, value, optimizers, batch, advantages, returns, bounds, args, iteration)
-            ev = explained_variance(values.flatten(), returns.flatten())
-            run.log(iteration, {"learning_rate": lr, **stats, "explained_variance": ev})
+    obs_raw, _ = envs.reset(seed=run.env_seeds())
+    for iteration, lr_frac in run.iterations(args.total_timesteps // run.batch_steps):
+        pi_optimizer.param_groups[0]["lr"] = lr = args.learning_rate * lr_frac
+        vf_optimizer.param_groups[0]["lr"] = args.vf_learning_rate * lr_frac
+        batch, obs_raw = collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run)
+        reward_scale.update(batch["disc_return"])  # the statistics move between rollouts, never within one
+        obs_norm.update(batch["raw_obs"])
+        with torch.no_grad():  # Ψ_t: GAE(λ) from V of every s_t and of every true s_{t+1} (two batched calls), or G_t
+            rewards = reward_scale(batch["reward"])  # r / σ(G) with --norm-reward, else r
+            if args.estimator == "gae":
+                values, next_values = value(batch["obs"]), value(batch["next_obs"])
+                advantages, returns = compute_gae(
+                    rewards, values, next_values, batch["term"], batch["done"], args.gamma, args.gae_lambda
+                )
+            else:  # reinforce: no critic
+                returns = reward_to_go(rewards, batch["done"], args.gamma)
+                values, advantages = torch.full_like(returns, float("nan")), returns
+        optimizers = (pi_optimizer, vf_optimizer)
+        stats = vpg_update(policy, value, optimizers, batch, advantages, returns, bounds, args, iteration)
+        ev = explained_variance(values.flatten(), returns.flatten())
+        run.log(iteration, {"learning_rate": lr, **stats, "explained_variance": ev})
     return run.finish(envs)
 
 
+# ---- Presets: Args < the env's family (its gymnasium package) < the env's own entry < explicit flags ----
+MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
+MUJOCO.update(save_every=100_000)
+MUJOCO.update(num_envs=16, num_steps=8, num_minibatches=1, learning_rate=7e-4)
+SMALL_BATCHES = dict(num_envs=32, num_steps=4, num_minibatches=1)  # many small batches: many policy steps
+BOX2D = dict(total_timesteps=1_000_000, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)  # γ, λ: long horizons
+BOX2D.update(eval_every=50_000, save_every=100_000)
+FAMILY_DEFAULTS = {"mujoco": MUJOCO, "box2d": BOX2D, "toy_text": SMALL_BATCHES}  # toy-text: Blackjack learns with them
+ENV_DEFAULTS = {  # where an env needs more than its family's preset (docs/benchmarks.md)
+    "CartPole-v1": dict(total_timesteps=200_000),
+    "Pendulum-v1": dict(total_timesteps=300_000, gamma=0.9, **SMALL_BATCHES),
+    "InvertedPendulum-v5": dict(total_timesteps=50_000, learning_rate=2e-3, vf_learning_rate=3e-3, **SMALL_BATCHES),
+    "Swimmer-v5": dict(gamma=0.9999),  # its reward for forward progress comes over long horizons
+}
+
+
 # =============================================================================================
-# Plumbing, the same text in every algorithm file (a test compares them): environments, checkpoints, the run
-# folder and its logs, evaluation, the command line. A reader of the algorithm can stop here.
+# The text every algorithm file shares, character for character (a test compares them): networks and distributions,
+# statistics, run bookkeeping, environments, checkpoints, the command line. A reader of the algorithm can stop here.
 # =============================================================================================
+
+
+# ---- Networks and distributions: separate policy and value MLPs; π as (μ, log σ) or the heads' logits ----
+def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], out_gain: float) -> nn.Sequential:
+    """tanh MLP, orthogonal init (gain √2 inside, `out_gain` on the last layer), zero biases."""
+    layers, sizes = [], (in_dim, *hidden)
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.Tanh()]
+    layers.append(nn.Linear(sizes[-1], out_dim))
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            nn.init.orthogonal_(layer.weight, out_gain if layer is layers[-1] else np.sqrt(2))
+            nn.init.zeros_(layer.bias)
+    return nn.Sequential(*layers)
+
+
+class Policy(nn.Module):
+    """π_θ(·|s) as its parameters: (μ, log σ) of N(μ(s), diag(σ²)), σ state-independent, for Box actions, else (logits,
+    None) of shape (…, heads, choices), independent Categoricals: one head for Discrete, one per entry of nvec for
+    MultiDiscrete, two choices (a Bernoulli) per bit for MultiBinary; a head's unused choices get logit −1e9."""
+
+    def __init__(self, obs_shape: tuple, act_space: gym.Space, hidden: tuple[int, ...], log_std_init: float):
+        super().__init__()
+        box = isinstance(act_space, gym.spaces.Box)
+        if isinstance(act_space, gym.spaces.Discrete):
+            heads = torch.tensor([int(act_space.n)])
+        elif isinstance(act_space, gym.spaces.MultiDiscrete):
+            heads = torch.as_tensor(act_space.nvec.ravel())
+        else:  # MultiBinary: two choices per bit (unused for Box)
+            heads = torch.full((int(np.prod(act_space.shape)),), 2)
+        self.register_buffer("pad", None if box else torch.arange(heads.max()) >= heads[:, None], persistent=False)
+        self.act_shape = act_space.shape if box else heads.shape  # (dimensions,) or (heads,)
+        n_out = act_space.shape[0] if box else self.pad.numel()
+        self.net = mlp(obs_shape[0], n_out, hidden, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((n_out,), log_std_init)) if box else None
+
+    def forward(self, obs: torch.Tensor):
+        out = self.net(obs)
+        if self.log_std is None:
+            return out.unflatten(-1, self.pad.shape).masked_fill(self.pad, -1e9), None
+        # a copy, not a view, of log σ: callers keep π_old's parameters while the optimiser changes log σ in place
+        return out, self.log_std.expand_as(out).clone()
+
+
+class Value(nn.Module):
+    """V_φ(s)."""
+
+    def __init__(self, obs_shape: tuple, hidden: tuple[int, ...]):
+        super().__init__()
+        self.net = mlp(obs_shape[0], 1, hidden, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+
+def log_prob(params, action: torch.Tensor) -> torch.Tensor:
+    """log π(a|s) for the parameters returned by Policy.forward."""
+    mean_or_logits, log_std = params
+    if log_std is None:  # independent Categoricals: Σ_k log softmax(logits_k)[a_k]
+        return torch.log_softmax(mean_or_logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1).sum(-1)
+    # diagonal Gaussian: Σ_i −(a_i − μ_i)²/(2σ_i²) − log σ_i − ½ log 2π
+    z = (action - mean_or_logits) * torch.exp(-log_std)
+    return (-0.5 * z.pow(2) - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+
+
+def entropy(params) -> torch.Tensor:
+    """H(π(·|s)): Σ_k −Σ_a p_k,a log p_k,a over the Categorical heads, Σ_i (½ + ½ log 2π + log σ_i) for the Gaussian."""
+    mean_or_logits, log_std = params
+    if log_std is None:
+        logp = torch.log_softmax(mean_or_logits, -1)
+        return -(logp.exp() * logp).sum(-1).sum(-1)
+    return (0.5 + 0.5 * np.log(2 * np.pi) + log_std).sum(-1)
+
+
+def sample(params) -> torch.Tensor:
+    """a ~ π(·|s): an index per Categorical head, or μ + σ·N(0, I)."""
+    mean_or_logits, log_std = params
+    if log_std is None:
+        return torch.multinomial(torch.softmax(mean_or_logits, -1).flatten(0, -2), 1).view(mean_or_logits.shape[:-1])
+    return mean_or_logits + torch.exp(log_std) * torch.randn_like(mean_or_logits)
+
+
+def mode(params) -> torch.Tensor:
+    """The deterministic action: the argmax of every head's logits, or the Gaussian mean."""
+    mean_or_logits, log_std = params
+    return mean_or_logits.argmax(-1) if log_std is None else mean_or_logits
+
+
+# ---- Statistics: observation normalisation, reward scaling, explained variance ----
+class ObsNorm(nn.Module):
+    """(s − mean)/√(var + 1e-8) clipped to ±10, over every observation seen so far, or the identity if not enabled.
+    The statistics are buffers, so they travel in the checkpoint."""
+
+    def __init__(self, obs_shape: tuple, enabled: bool):
+        super().__init__()
+        self.enabled = enabled
+        self.register_buffer("mean", torch.zeros(obs_shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(obs_shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+
+    def forward(self, obs) -> torch.Tensor:
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        return ((obs - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-10, 10).float() if self.enabled else obs
+
+    def update(self, batch) -> None:
+        """Merge the batch's mean and variance into the running ones (Chan et al.'s parallel formula)."""
+        batch = torch.as_tensor(batch).reshape(-1, *self.mean.shape).double()
+        b_mean, b_var, b_n = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
+        delta, total = b_mean - self.mean, self.count + b_n
+        self.mean += delta * b_n / total
+        self.var.copy_((self.var * self.count + b_var * b_n + delta**2 * self.count * b_n / total) / total)
+        self.count.fill_(total)
+
+
+class RewardScale(ObsNorm):
+    """r / √(Var[G] + 1e-8), G ← γ·G + r the discounted return of each env's episode so far, Var over every G seen:
+    Engstrom et al., 2020's reward scaling. Divided, never shifted (a shift would change what ending an episode is
+    worth); only the learner sees it, logged and evaluated returns are the env's. `enabled=False`: the identity."""
+
+    def __init__(self, enabled: bool, gamma: float, num_envs: int):
+        super().__init__((1,), enabled)
+        self.gamma, self.returns = gamma, np.zeros(num_envs)
+
+    def forward(self, rewards: torch.Tensor) -> torch.Tensor:
+        return rewards / torch.sqrt(self.var + 1e-8).float() if self.enabled else rewards
+
+    def track(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """G ← γ·G + r for every env; returns G, then restarts it where an episode ended."""
+        self.returns = self.gamma * self.returns + reward
+        returns = self.returns.copy()
+        self.returns[done] = 0.0
+        return returns
+
+
+def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """1 − Var[target − pred] / Var[target]: 1 is a perfect critic, ≤ 0 is no better than a constant."""
+    var = target.var()
+    return float("nan") if var == 0 else float(1 - (target - pred).var() / var)
+
+
+# ---- Checkpoints ----
+def read_checkpoint(path: str) -> dict:
+    """torch.load(path, weights_only=True) with one-line errors; a run folder means its checkpoint.pt."""
+    path = os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any failure to unpickle means the same to the user
+        why = "not found" if isinstance(e, FileNotFoundError) else f"unreadable (truncated?): {type(e).__name__}"
+        raise ValueError(f"cannot read checkpoint {path}: {why}") from None
+    return {"args": {}, **state, "path": path} if isinstance(state, dict) else {"path": path, "args": {}}
+
+
+def get_rng() -> dict:
+    """python's, numpy's and torch's global random states, in types a weights_only checkpoint holds."""
+    numpy_keys, *numpy_rest = np.random.get_state()[1:]
+    numpy_state = (torch.from_numpy(numpy_keys.astype(np.int64)), *numpy_rest)
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+
+
+def set_rng(state: dict) -> None:
+    random.setstate(state["python"])
+    keys, *rest = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+
+
+# ---- Run bookkeeping: the flags, seeding, the iterations, the run folder and its logs, evaluation, checkpoints ----
+@dataclass
+class RunArgs:
+    """What a run evaluates, saves and logs, the same in every file: Args.run, whose flags take no prefix."""
+
+    eval_episodes: int = 20  # episodes of the final deterministic evaluation
+    eval_every: int = 0  # also evaluate every this many environment steps (0: only at the end)
+    track: bool = False  # log to Weights & Biases
+    wandb_project: str = "policy-gradients"  # wandb project
+    wandb_entity: str | None = None  # wandb entity (team or user); None uses your default
+    save_model: bool = False  # write {algo}.pt to the run folder at the end (and on Ctrl-C); watch.py films it
+    save_every: int = 0  # write the run's checkpoint.pt (all --resume needs) every this many steps and at the end
+    resume: str | None = None  # continue the run of this checkpoint.pt (or run folder) in its folder, where it stopped
+    checkpoint: str | None = None  # start a new run from this checkpoint's weights and statistics, or evaluate it
+    eval_only: bool = False  # with --checkpoint: only evaluate the loaded policy, do not train
+    torch_deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same result
+    torch_threads: int = 1  # torch intra-op threads; these networks are too small to gain from more
+
+
 EVAL_ENVS = 32  # evaluation episodes played at once
 EVAL_MAX_STEPS = 1_000  # an evaluation episode's cap where the env has no time limit of its own
+SHAPING = ("hidden_sizes", "norm_obs", "norm_reward", "objective")  # Args a checkpoint's networks and inputs need
+RUN_STATE = ("iteration", "evals", "next_eval", "next_save", "best", "anneal")  # Run's counters that --resume restores
+
+
+class Run:
+    """What a run keeps and writes: the learning curve, runs/{env}__{algo}__{seed}__{time}/progress.csv (a row of
+    scalars per iteration), wandb, evaluations, the progress line, the summary and checkpoints. dppo's
+    DistributedRun adds ranks: `rank` and `world` are 0 and 1 here."""
+
+    rank, world = 0, 1
+    read_checkpoint = staticmethod(read_checkpoint)  # DistributedRun's reads on rank 0 and shares
+
+    def __init__(self, args):
+        """Checks args, seeds python, numpy and torch, and sets torch's determinism and threads; writes nothing."""
+        self.setup(args)
+        self.args, self.opts = args, args.run
+        self.curve, self.evals = [], []  # curve: [step, clock, return] per finished episode; evals: [step, mean]
+        self.ep_return, self.global_step, self.iteration, self.interrupted = np.zeros(args.num_envs), 0, 0, False
+        self.eval_time, self.next_eval, self.wall_s = 0.0, self.opts.eval_every, 0.0
+        self.next_save, self.best, self.anneal, self.clock_offset = self.opts.save_every, -np.inf, None, 0.0
+        self.batch_steps = self.world * args.num_envs * args.num_steps  # environment steps per iteration
+        self.modules, self.checkpoint, self.run_dir, self.wandb = {}, {}, None, None
+        self.csv_file, self.csv = None, None  # progress.csv and its writer (open_outputs)
+
+    def setup(self, args) -> None:
+        check_args(args)
+        torch.use_deterministic_algorithms(args.run.torch_deterministic)
+        torch.set_num_threads(args.run.torch_threads)
+        for seed in (random.seed, np.random.seed, torch.manual_seed):
+            seed(args.seed + self.rank)
+
+    def load(self, modules: dict) -> None:
+        """Keeps `modules` (networks, statistics, optimisers: what a checkpoint holds) and loads --checkpoint into them
+        (not the optimisers), or with --resume the whole run, counters and random states included. ValueError for a
+        checkpoint of another algo or env, or of networks and inputs of another shape (SHAPING; --resume: the batch)."""
+        self.modules, opts, path = modules, self.opts, self.opts.resume or self.opts.checkpoint
+        state = self.checkpoint = self.read_checkpoint(path) if path else {}
+        if not path:
+            return
+        if (got := (state.get("algo"), state.get("env"))) != (ALGO, self.args.env):
+            raise ValueError(f"checkpoint {path} is for {got}, not {(ALGO, self.args.env)}")
+        if opts.resume and "rng" not in state:
+            raise ValueError(f"{state['path']} has no training state to resume (--save-every writes checkpoint.pt)")
+        for name in (n for n in SHAPING + ("num_envs", "num_steps") * bool(opts.resume) if hasattr(self.args, n)):
+            if name in state["args"] and state["args"][name] != getattr(self.args, name):
+                why = f"{getattr(self.args, name)} contradicts the checkpoint's {state['args'][name]}"
+                raise ValueError(f"--{name.replace('_', '-')} {why}")
+        try:
+            for name, module in modules.items():
+                if isinstance(module, nn.Module) or opts.resume:
+                    module.load_state_dict(state[name])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise ValueError(f"checkpoint {path} does not fit these networks: {str(e).splitlines()[0]}") from None
+        if opts.resume:
+            for name in (*RUN_STATE, "clock_offset", "global_step", "curve"):
+                setattr(self, name, state[name])
+            set_rng(state["rng"])
+            if "reward_scale" in modules:
+                modules["reward_scale"].returns = state["reward_returns"].numpy().copy()
+        elif not opts.eval_only:
+            print(f"fine-tuning {path}: a new run, with fresh steps, schedule and optimiser", flush=True)
+
+    def env_seeds(self) -> list[int]:
+        """The seeds of this rank's envs: new ones for every iteration a resumed run starts from."""
+        first = self.args.seed + (self.iteration * self.world + self.rank) * self.args.num_envs
+        return [first + i for i in range(self.args.num_envs)]
+
+    def iterations(self, num_iterations: int):
+        """Yields (iteration, learning-rate fraction) from the first iteration not done (--resume) to num_iterations;
+        the fraction falls linearly to 0 where Args.anneal_lr (lr_fraction), else stays 1. Times the loop, evaluations
+        excluded. Ctrl-C stops it after the iteration (evaluation and saving follow), a second Ctrl-C at once."""
+        if self.opts.eval_only:
+            return
+        self.start, self.last_print = time.perf_counter() - self.clock_offset, time.perf_counter()
+        main = threading.current_thread() is threading.main_thread()  # only it can take signals
+        previous = signal.signal(signal.SIGINT, self.on_sigint) if main else None
+        try:
+            for iteration in range(self.iteration + 1, num_iterations + 1):
+                anneal = getattr(self.args, "anneal_lr", False)
+                yield iteration, self.lr_fraction(iteration, num_iterations) if anneal else 1.0
+                if self.interrupted:  # DistributedRun: any rank's Ctrl-C, agreed after the iteration
+                    break
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
+            self.wall_s = self.clock()
+            if self.csv_file:
+                self.csv_file.close()
+
+    def on_sigint(self, signum, frame) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        print("\ninterrupted: stopping after this iteration, then evaluating (Ctrl-C again: at once)", flush=True)
+
+    def lr_fraction(self, iteration: int, num_iterations: int) -> float:
+        """1 − (iteration − 1)/num_iterations: linear to 0 at the end. Resumed with another total_timesteps, it goes
+        linearly from the fraction of the last iteration done to 0 at the new end."""
+        k, frac, n = self.anneal or (0, 1.0, num_iterations)  # (iteration, fraction, end) the line starts from
+        if n != num_iterations:
+            k, frac, n = self.iteration, frac * (1 - (self.iteration - 1 - k) / (n - k)), num_iterations
+        self.anneal = (k, frac, n)
+        return frac * (1 - (iteration - 1 - k) / (n - k))
+
+    def clock(self) -> float:  # seconds of training so far: since the loop began, evaluations excluded
+        return time.perf_counter() - self.start - self.eval_time
+
+    def record_step(self, reward: np.ndarray, done: np.ndarray) -> None:
+        """Counts a step of every env; a finished episode joins the learning curve with its return."""
+        global_step = self.global_step = self.global_step + len(reward)
+        self.ep_return += reward
+        for i in np.flatnonzero(done):
+            self.curve.append([global_step, self.clock(), float(self.ep_return[i])])
+            self.ep_return[i] = 0.0
+
+    def open_outputs(self) -> None:
+        """Creates the run folder (--resume: reopens its own), progress.csv and, with --track, the wandb run."""
+        if self.opts.eval_only:
+            return
+        args, opts = self.args, self.opts
+        if opts.resume:  # the same folder; progress.csv keeps its rows up to the checkpoint's iteration
+            self.run_dir = os.path.dirname(self.checkpoint["path"])
+            path = os.path.join(self.run_dir, "progress.csv")
+            if not os.path.isfile(path):
+                raise ValueError(f"--resume continues the run's progress.csv, and {path} is missing")
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                rows = [row for row in reader if int(row["iteration"]) <= self.iteration]
+            self.csv_file = open(path + ".tmp", "w", newline="")
+            self.csv = csv.DictWriter(self.csv_file, fieldnames=reader.fieldnames)
+            self.csv.writeheader()
+            self.csv.writerows(rows)
+            os.replace(path + ".tmp", path)  # atomic; the open file goes on as progress.csv
+        else:
+            self.run_dir = self.make_run_dir()
+            self.csv_file = open(os.path.join(self.run_dir, "progress.csv"), "w", newline="")
+        if opts.track:  # works offline (WANDB_MODE=offline) with no account; --resume goes on with the same wandb run
+            try:
+                import wandb
+
+                where = dict(project=opts.wandb_project, entity=opts.wandb_entity, dir=self.run_dir, resume="allow")
+                where.update(name=os.path.basename(self.run_dir), id=self.checkpoint.get("wandb_id"))
+                self.wandb = wandb.init(config=asdict(args), **where)
+            except Exception as e:  # not installed, no login, no network …
+                raise ValueError(f"wandb could not start ({str(e).splitlines()[0]}); try WANDB_MODE=offline") from None
+
+    def make_run_dir(self) -> str:
+        """runs/{env}__{algo}__{seed}__{time}; a run started in the same second gets -1, -2 … (mkdir is atomic)."""
+        base, n = f"runs/{self.args.env.replace('/', '-')}__{ALGO}__{self.args.seed}__{int(time.time())}", 0
+        while True:
+            try:
+                os.makedirs(base if n == 0 else f"{base}-{n}")
+                return base if n == 0 else f"{base}-{n}"
+            except FileExistsError:
+                n += 1
+
+    def log(self, iteration: int, stats: dict, note: str = "", saved: dict | None = None) -> None:
+        """The periodic evaluation when due, one row to progress.csv (and wandb), the progress line once a second;
+        with --save-every, checkpoint.pt when due and best.pt after a better evaluation (+ saved, e.g. β)."""
+        global_step, self.iteration, opts = self.global_step, iteration, self.opts
+        saved = {"global_step": global_step, **(saved or {})}
+        if opts.eval_every and global_step >= self.next_eval:
+            t0 = time.perf_counter()
+            self.evals.append([global_step, float(np.mean(self.evaluate()))])
+            self.next_eval += opts.eval_every
+            if opts.save_every and self.evals[-1][1] > self.best:
+                self.best = self.evals[-1][1]
+                self.save("best.pt", saved)
+            self.eval_time += time.perf_counter() - t0
+        elapsed, recent = self.clock(), [episode[2] for episode in self.curve[-20:]]
+        row = {"global_step": global_step, "time_s": round(elapsed, 3), "iteration": iteration}
+        row.update(sps=int(global_step / elapsed), mean_return=np.mean(recent) if recent else np.nan)
+        row.update(episodes=len(self.curve), **stats, eval_mean_return=self.evals[-1][1] if self.evals else np.nan)
+        if self.rank == 0:  # DistributedRun: rank 0 alone writes and prints
+            if self.csv is None:
+                self.csv = csv.DictWriter(self.csv_file, fieldnames=list(row))
+                self.csv.writeheader()
+            self.csv.writerow(row)
+            self.csv_file.flush()
+            if self.wandb:
+                self.wandb.log(row, step=global_step)
+            last = global_step + self.batch_steps > self.args.total_timesteps
+            if time.perf_counter() - self.last_print >= 1.0 or last:
+                self.last_print = time.perf_counter()
+                line = f"step {global_step:>9,} | {row['sps']:>6,} SPS | return {row['mean_return']:9.2f}"
+                print(f"{line} (last {len(recent)}) |{note} {elapsed:6.1f} s", flush=True)
+        if opts.save_every and global_step >= self.next_save:
+            self.next_save = (global_step // opts.save_every + 1) * opts.save_every
+            self.save("checkpoint.pt", saved, full=True)
+
+    @torch.no_grad()
+    def evaluate(self) -> list[float]:
+        """Returns of the deterministic policy (argmax per head / Gaussian mean), EVAL_ENVS episodes at a time, episode
+        k from seed + 1,000,000 + k; cut at the env's time limit, or at EVAL_MAX_STEPS (and said) where it has none."""
+        policy, obs_norm, args, n = self.modules["policy"], self.modules["obs_norm"], self.args, self.opts.eval_episodes
+        envs = make_envs(args.env, min(n, EVAL_ENVS))
+        limit, returns, cut = envs.envs[0].spec.max_episode_steps or EVAL_MAX_STEPS, [], 0
+        for first in range(0, n, envs.num_envs):  # the envs past the last episode play unscored
+            obs, _ = envs.reset(seed=[args.seed + 1_000_000 + first + k for k in range(envs.num_envs)])
+            ret, running = np.zeros(envs.num_envs), np.arange(envs.num_envs) < n - first
+            for _ in range(limit):
+                action = to_env_action(mode(policy(obs_norm(obs))), envs.single_action_space)
+                obs, reward, term, trunc, _ = envs.step(action)
+                ret += reward * running
+                if not (running := running & ~(term | trunc)).any():
+                    break
+            returns, cut = returns + ret[: n - first].tolist(), cut + running.sum()
+        envs.close()
+        if cut:
+            print(f"evaluation: {cut} of {n} episodes cut at {limit} steps ({args.env} sets no limit)")
+        return returns
+
+    def save(self, name: str, extra: dict, full: bool = False) -> str:
+        """Writes run_dir/name (returned): tensors, numbers and asdict(args) only, which weights_only=True loads,
+        atomically (a crash leaves no half file). Networks and statistics; `full`: also the rest of the run's state."""
+        state = {"algo": ALGO, "env": self.args.env, "args": asdict(self.args), **extra}
+        state.update({k: m.state_dict() for k, m in self.modules.items() if full or isinstance(m, nn.Module)})
+        if full:
+            state.update({name: getattr(self, name) for name in RUN_STATE}, clock_offset=self.clock(), rng=get_rng())
+            state.update(global_step=self.global_step, curve=self.curve, wandb_id=self.wandb and self.wandb.id)
+            if "reward_scale" in self.modules:  # each env's discounted return so far
+                state["reward_returns"] = torch.from_numpy(self.modules["reward_scale"].returns.copy())
+        path = os.path.join(self.run_dir, name)
+        torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)
+        return path
+
+    def finish(self, envs, extra: dict | None = None, saved: dict | None = None) -> dict:
+        """The final evaluation, the summary (+ extra) and, with --save-model, the checkpoint (+ saved)."""
+        args, opts, extra, steps, wall_s = self.args, self.opts, extra or {}, self.global_step, self.wall_s
+        envs.close()
+        returns = self.evaluate()
+        mean, sps = float(np.mean(returns)), steps / wall_s if wall_s > 0 else 0.0
+        summary = {"algo": ALGO, "env": args.env, "seed": args.seed, "eval_mean_return": mean}
+        summary.update(eval_std_return=float(np.std(returns)), eval_returns=returns, global_step=steps)
+        summary.update(wall_s=wall_s, sps=sps, curve=self.curve, evals=self.evals, interrupted=self.interrupted)
+        summary.update(best_eval_mean_return=max([mean] + [e[1] for e in self.evals]), run_dir=self.run_dir, **extra)
+        saved = {"global_step": steps, **(saved or {})}
+        if opts.save_model and not opts.eval_only:
+            summary["checkpoint"] = self.save(f"{ALGO}.pt", saved)
+        if opts.save_every and not opts.eval_only:  # --resume goes on from here
+            self.save("checkpoint.pt", saved, full=True)
+        if self.wandb:
+            self.wandb.log({"eval_mean_return": mean}, step=steps)
+            self.wandb.summary.update({k: v for k, v in extra.items() if isinstance(v, int | float)})
+            self.wandb.finish()
+        where = opts.checkpoint if opts.eval_only else f"{steps:,} steps in {wall_s:.1f} s ({sps:,.0f} SPS)"
+        head = f"{ALGO} {args.env} seed {args.seed}: eval return {mean:.2f} ± {np.std(returns):.2f}"
+        print(f"{head} over {opts.eval_episodes} episodes | {where} | {self.run_dir}", flush=True)
+        return summary
+
+
+# ---- Environments ----
 CATEGORICAL = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary  # policies of Categorical heads
 
 
@@ -465,258 +739,6 @@ def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
     return action.numpy().reshape((*action.shape[:-1], *space.shape)).astype(space.dtype) + getattr(space, "start", 0)
 
 
-def read_checkpoint(path: str) -> dict:
-    """torch.load(path, weights_only=True) with one-line errors; a run folder means its checkpoint.pt."""
-    path = os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # any failure to unpickle means the same to the user
-        why = "not found" if isinstance(e, FileNotFoundError) else f"unreadable (truncated?): {type(e).__name__}"
-        raise ValueError(f"cannot read checkpoint {path}: {why}") from None
-    return {"args": {}, **state, "path": path} if isinstance(state, dict) else {"path": path, "args": {}}
-
-
-def get_rng() -> dict:
-    """python's, numpy's and torch's global random states, in types a weights_only checkpoint holds."""
-    numpy_keys, *numpy_rest = np.random.get_state()[1:]
-    numpy_state = (torch.from_numpy(numpy_keys.astype(np.int64)), *numpy_rest)
-    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-
-
-def set_rng(state: dict) -> None:
-    random.setstate(state["python"])
-    keys, *rest = state["numpy"]
-    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-
-
-SHAPING = ("hidden_sizes", "norm_obs", "norm_reward", "objective")  # Args a checkpoint's networks and inputs need
-RUN_STATE = ("iteration", "evals", "next_eval", "next_save", "best", "anneal")  # Run's counters that --resume restores
-
-
-class Run:
-    """What a run keeps and writes: the learning curve, runs/{env}__{algo}__{seed}__{time}/progress.csv (a row of
-    scalars per iteration), wandb, evaluations, the progress line, the summary and checkpoints (--checkpoint too)."""
-
-    read_checkpoint = staticmethod(read_checkpoint)  # DistributedRun's reads on rank 0 and shares
-
-    def __init__(self, args, modules: dict):
-        self.args, self.modules = args, modules  # modules: everything with a state_dict, optimisers included
-        self.curve, self.evals = [], []  # curve: [step, clock, return] per finished episode; evals: [step, mean]
-        self.ep_return, self.global_step, self.iteration, self.interrupted = np.zeros(args.num_envs), 0, 0, False
-        self.eval_time, self.next_eval, self.wall_s = 0.0, args.eval_every, 0.0
-        self.next_save, self.best, self.anneal, self.clock_offset = args.save_every, -np.inf, None, 0.0
-        self.logged_step = 0  # global_step at the end of the last iteration
-        self.batch_steps = args.num_envs * args.num_steps  # environment steps per iteration
-        self.run_dir, self.csv, self.wandb = None, None, None
-        self.checkpoint = self.load(args.resume or args.checkpoint) if args.resume or args.checkpoint else {}
-        if args.resume:
-            self.restore(self.checkpoint)
-        elif args.checkpoint and not args.eval_only:
-            print(f"fine-tuning {args.checkpoint}: a new run, with fresh steps, schedule and optimiser", flush=True)
-        if not args.eval_only:
-            self.open_outputs()
-
-    def open_outputs(self) -> None:
-        """Creates the run folder, progress.csv and, with --track, the wandb run."""
-        args = self.args
-        if args.resume:  # the same folder; progress.csv keeps its rows up to the checkpoint's iteration
-            self.run_dir = os.path.dirname(self.checkpoint["path"])
-            path = os.path.join(self.run_dir, "progress.csv")
-            if not os.path.isfile(path):
-                raise ValueError(f"--resume continues the run's progress.csv, and {path} is missing")
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                rows = [row for row in reader if int(row["iteration"]) <= self.iteration]
-            self.csv_file = open(path + ".tmp", "w", newline="")
-            self.csv = csv.DictWriter(self.csv_file, fieldnames=reader.fieldnames)
-            self.csv.writeheader()
-            self.csv.writerows(rows)
-            os.replace(path + ".tmp", path)  # atomic; the open file goes on as progress.csv
-        else:
-            self.run_dir = self.make_run_dir()
-            self.csv_file = open(os.path.join(self.run_dir, "progress.csv"), "w", newline="")
-        if args.track:  # works offline (WANDB_MODE=offline) with no account
-            try:
-                import wandb
-
-                where = dict(project=args.wandb_project, entity=args.wandb_entity, dir=self.run_dir)
-                where.update(id=self.checkpoint.get("wandb_id"), resume="allow")  # --resume: the same wandb run
-                self.wandb = wandb.init(name=os.path.basename(self.run_dir), config=asdict(args), **where)
-            except Exception as e:  # not installed, no login, no network …
-                why = str(e).splitlines()[0]
-                raise ValueError(f"wandb could not start ({why}); try WANDB_MODE=offline") from None
-
-    def make_run_dir(self) -> str:
-        """runs/{env}__{algo}__{seed}__{time}; a run started in the same second gets -1, -2 … (mkdir is atomic)."""
-        base, n = f"runs/{self.args.env.replace('/', '-')}__{ALGO}__{self.args.seed}__{int(time.time())}", 0
-        while True:
-            try:
-                os.makedirs(base if n == 0 else f"{base}-{n}")
-                return base if n == 0 else f"{base}-{n}"
-            except FileExistsError:
-                n += 1
-
-    def save(self, path: str, extra: dict, full: bool = False) -> None:
-        """Tensors, numbers and asdict(args) only (weights_only=True loads it); atomic: a crash leaves no half file.
-        The networks and statistics; `full`: also the optimisers and the rest of the run's state (see restore)."""
-        state = {"algo": ALGO, "env": self.args.env, "args": asdict(self.args), **extra}
-        state.update({k: m.state_dict() for k, m in self.modules.items() if full or isinstance(m, nn.Module)})
-        if full:  # as at the end of the last iteration: a rollout cut short by Ctrl-C does not count
-            step = self.logged_step
-            state.update({name: getattr(self, name) for name in RUN_STATE}, clock_offset=self.clock(), rng=get_rng())
-            state.update(global_step=step, curve=[c for c in self.curve if c[0] <= step])
-            state.update(wandb_id=self.wandb.id if self.wandb else None)
-            if "reward_scale" in self.modules:  # each env's discounted return so far
-                state["reward_returns"] = torch.from_numpy(self.modules["reward_scale"].returns.copy())
-        torch.save(state, path + ".tmp")
-        os.replace(path + ".tmp", path)
-
-    def load(self, path: str) -> dict:
-        """Loads `path` into the modules (the optimisers only for --resume); ValueError if it is for another algo or
-        env, or for networks and inputs of another shape (SHAPING; with --resume also the batch's shape)."""
-        state = self.read_checkpoint(path)
-        got = (state.get("algo"), state.get("env"))
-        if got != (ALGO, self.args.env):
-            raise ValueError(f"checkpoint {path} is for {got}, not {(ALGO, self.args.env)}")
-        if self.args.resume and "rng" not in state:
-            raise ValueError(f"{state['path']} has no training state to resume (--save-every writes checkpoint.pt)")
-        shaping = SHAPING + ("num_envs", "num_steps") * bool(self.args.resume)
-        for name in (name for name in shaping if name in state["args"] and hasattr(self.args, name)):
-            if state["args"][name] != getattr(self.args, name):
-                why = f"{getattr(self.args, name)} contradicts the checkpoint's {state['args'][name]}"
-                raise ValueError(f"--{name.replace('_', '-')} {why}")
-        try:
-            for name, module in self.modules.items():
-                if isinstance(module, nn.Module) or self.args.resume:
-                    module.load_state_dict(state[name])
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise ValueError(f"checkpoint {path} does not fit these networks: {str(e).splitlines()[0]}") from None
-        return state
-
-    def restore(self, state: dict) -> None:
-        """--resume: the counters, the curve and evaluations so far, the random states, the running returns."""
-        for name in (*RUN_STATE, "clock_offset", "global_step", "curve"):
-            setattr(self, name, state[name])
-        self.logged_step = self.global_step
-        set_rng(state["rng"])
-        if "reward_scale" in self.modules:
-            self.modules["reward_scale"].returns = state["reward_returns"].numpy().copy()
-
-    def lr_fraction(self, iteration: int, num_iterations: int) -> float:
-        """1 − (iteration − 1)/num_iterations: linear to 0 at the end. Resumed with another total_timesteps, it goes
-        linearly from the fraction of the last iteration done to 0 at the new end."""
-        k, frac, n = self.anneal or (0, 1.0, num_iterations)  # (iteration, fraction, end) the line starts from
-        if n != num_iterations:
-            k, frac, n = self.iteration, frac * (1 - (self.iteration - 1 - k) / (n - k)), num_iterations
-        self.anneal = (k, frac, n)
-        return frac * (1 - (iteration - 1 - k) / (n - k))
-
-    def clock(self) -> float:  # seconds of training so far: since the loop began, evaluations excluded
-        return time.perf_counter() - self.start - self.eval_time
-
-    @contextlib.contextmanager
-    def training(self):
-        """Times the training loop; Ctrl-C inside it ends training cleanly. Closes the log (finish closes the envs)."""
-        self.start, self.last_print = time.perf_counter() - self.clock_offset, time.perf_counter()
-        try:
-            yield
-        except KeyboardInterrupt:
-            self.interrupted, saving = True, " and saving" if self.args.save_model else ""
-            print(f"\ninterrupted: stopping after evaluation{saving}", flush=True)
-        finally:
-            self.csv_file.close()
-            self.wall_s = self.clock()
-
-    def record_step(self, reward: np.ndarray, done: np.ndarray) -> None:
-        """Counts a step of every env; a finished episode joins the learning curve with its return."""
-        global_step = self.global_step = self.global_step + len(reward)
-        self.ep_return += reward
-        for i in np.flatnonzero(done):
-            self.curve.append([global_step, self.clock(), float(self.ep_return[i])])
-            self.ep_return[i] = 0.0
-
-    @torch.no_grad()
-    def evaluate(self) -> list[float]:
-        """Returns of the deterministic policy (argmax per head / Gaussian mean), EVAL_ENVS episodes at a time, episode
-        k from seed + 1,000,000 + k; cut at the env's time limit, or at EVAL_MAX_STEPS (and said) where it has none."""
-        policy, obs_norm, args = self.modules["policy"], self.modules["obs_norm"], self.args
-        envs = make_envs(args.env, min(args.eval_episodes, EVAL_ENVS))
-        limit, returns, cut = envs.envs[0].spec.max_episode_steps or EVAL_MAX_STEPS, [], 0
-        for first in range(0, args.eval_episodes, envs.num_envs):  # the envs past the last episode play unscored
-            obs, _ = envs.reset(seed=[args.seed + 1_000_000 + first + k for k in range(envs.num_envs)])
-            ret, running = np.zeros(envs.num_envs), np.arange(envs.num_envs) < args.eval_episodes - first
-            for _ in range(limit):
-                action = to_env_action(mode(policy(obs_norm(obs))), envs.single_action_space)
-                obs, reward, term, trunc, _ = envs.step(action)
-                ret += reward * running
-                if not (running := running & ~(term | trunc)).any():
-                    break
-            returns, cut = returns + ret[: args.eval_episodes - first].tolist(), cut + running.sum()
-        envs.close()
-        if cut:
-            print(f"evaluation: {cut} of {args.eval_episodes} episodes cut at {limit} steps ({args.env} sets no limit)")
-        return returns
-
-    def log(self, iteration: int, stats: dict, note: str = "", saved: dict | None = None) -> None:
-        """The periodic evaluation when due, one row to progress.csv (and wandb), the progress line once a second;
-        with --save-every, checkpoint.pt when due and best.pt after a better evaluation (+ saved, e.g. β)."""
-        global_step, self.iteration, self.logged_step = self.global_step, iteration, self.global_step
-        saved, args = {"global_step": global_step, **(saved or {})}, self.args
-        if args.eval_every and global_step >= self.next_eval:
-            t0 = time.perf_counter()
-            self.evals.append([global_step, float(np.mean(self.evaluate()))])
-            self.next_eval += args.eval_every
-            if args.save_every and self.evals[-1][1] > self.best:
-                self.best = self.evals[-1][1]
-                self.save(os.path.join(self.run_dir, "best.pt"), saved)
-            self.eval_time += time.perf_counter() - t0
-        elapsed, recent = self.clock(), [episode[2] for episode in self.curve[-20:]]
-        row = {"global_step": global_step, "time_s": round(elapsed, 3), "iteration": iteration}
-        row.update(sps=int(global_step / elapsed), mean_return=np.mean(recent) if recent else np.nan)
-        row.update(episodes=len(self.curve), **stats, eval_mean_return=self.evals[-1][1] if self.evals else np.nan)
-        if self.csv is None:
-            self.csv = csv.DictWriter(self.csv_file, fieldnames=list(row))
-            self.csv.writeheader()
-        self.csv.writerow(row)
-        self.csv_file.flush()
-        if self.wandb:
-            self.wandb.log(row, step=global_step)
-        if args.save_every and global_step >= self.next_save:
-            self.next_save = (global_step // args.save_every + 1) * args.save_every
-            self.save(os.path.join(self.run_dir, "checkpoint.pt"), saved, full=True)
-        last = global_step + self.batch_steps > args.total_timesteps
-        if time.perf_counter() - self.last_print >= 1.0 or last:
-            self.last_print = time.perf_counter()
-            line = f"step {global_step:>9,} | {row['sps']:>6,} SPS | return {row['mean_return']:9.2f}"
-            print(f"{line} (last {len(recent)}) |{note} {elapsed:6.1f} s", flush=True)
-
-    def finish(self, envs, extra: dict | None = None, saved: dict | None = None) -> dict:
-        """The final evaluation, the summary (+ extra) and, with --save-model, the checkpoint (+ saved)."""
-        args, extra, steps, wall_s = self.args, extra or {}, self.global_step, self.wall_s
-        envs.close()
-        returns = self.evaluate()
-        mean, sps = float(np.mean(returns)), steps / wall_s if wall_s > 0 else 0.0
-        summary = {"algo": ALGO, "env": args.env, "seed": args.seed, "eval_mean_return": mean}
-        summary.update(eval_std_return=float(np.std(returns)), eval_returns=returns, global_step=steps)
-        summary.update(wall_s=wall_s, sps=sps, curve=self.curve, evals=self.evals, interrupted=self.interrupted)
-        summary.update(best_eval_mean_return=max([mean] + [e[1] for e in self.evals]), run_dir=self.run_dir, **extra)
-        saved = {"global_step": steps, **(saved or {})}
-        if args.save_model and not args.eval_only:
-            summary["checkpoint"] = os.path.join(self.run_dir, f"{ALGO}.pt")
-            self.save(summary["checkpoint"], saved)
-        if args.save_every and not args.eval_only:  # --resume goes on from here
-            self.save(os.path.join(self.run_dir, "checkpoint.pt"), saved, full=True)
-        if self.wandb:
-            self.wandb.log({"eval_mean_return": mean}, step=steps)
-            self.wandb.summary.update({k: v for k, v in extra.items() if isinstance(v, int | float)})
-            self.wandb.finish()
-        where = args.checkpoint if args.eval_only else f"{steps:,} steps in {wall_s:.1f} s ({sps:,.0f} SPS)"
-        head = f"{ALGO} {args.env} seed {args.seed}: eval return {mean:.2f} ± {np.std(returns):.2f}"
-        print(f"{head} over {args.eval_episodes} episodes | {where} | {self.run_dir}", flush=True)
-        return summary
-
-
 def env_family(env_id: str) -> str | None:
     """The gymnasium package an env is registered from (mujoco, box2d, classic_control …); None for any other."""
     try:
@@ -724,6 +746,14 @@ def env_family(env_id: str) -> str | None:
     except gym.error.Error:  # an unknown id: make_env reports it
         return None
     return entry.split(".")[2] if entry.startswith("gymnasium.envs.") else None
+
+
+# ---- The command line ----
+def with_values(args, **values):
+    """`args` with `values` set, each on Args or on its run (RunArgs) by its name."""
+    own = {f.name for f in fields(args)}
+    run = replace(args.run, **{k: v for k, v in values.items() if k not in own})
+    return replace(args, **{k: v for k, v in values.items() if k in own}, run=run)
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
@@ -736,24 +766,25 @@ def parse_args(argv: list[str] | None = None) -> Args:
     given = first.parse_known_args(argv)[0]
     path = given.resume or given.checkpoint
     saved = read_checkpoint(path)["args"] if path else {}
+    saved = {**saved, **saved.get("run", {})}  # Args and their run's flags (older checkpoints: one level)
     env = given.env or saved.get("env", Args.env)
     family, known = env_family(env), ["Args"]
     known += [f"the {family} preset"] * (family in FAMILY_DEFAULTS) + [f"{env}'s entry"] * (env in ENV_DEFAULTS)
     known += [f"{path}'s " + ("Args" if given.resume else "env and networks")] * bool(path)
-    keep = SHAPING  # what a checkpoint's networks and inputs need; a resume takes every setting but these three
-    if given.resume:
-        keep = [f.name for f in fields(Args) if f.name not in ("resume", "checkpoint", "eval_only")]
-    default = replace(Args(env=env), **{**FAMILY_DEFAULTS.get(family, {}), **ENV_DEFAULTS.get(env, {})})
-    default = replace(default, **{name: value for name, value in saved.items() if name in keep})
+    default = with_values(Args(env=env), **{**FAMILY_DEFAULTS.get(family, {}), **ENV_DEFAULTS.get(env, {})})
+    names = {f.name for f in fields(Args) + fields(RunArgs)} - {"run", "resume", "checkpoint", "eval_only"}
+    keep = names if given.resume else SHAPING  # a resume takes every setting but these three; else what shapes
+    default = with_values(default, **{name: value for name, value in saved.items() if name in keep and name in names})
     where = f"\nDefaults for {env}: {' < '.join(known)} < your flags"
-    args = tyro.cli(Args, default=default, args=argv, description=__doc__ + where)
+    config = (tyro.conf.OmitArgPrefixes,)  # --eval-every, not --run.eval-every
+    args = tyro.cli(Args, default=default, args=argv, description=__doc__ + where, config=config)
     check_args(args)
     return args
 
 
 def check_args(args) -> None:
     """Raise ValueError naming the first setting no run can use."""
-    values = asdict(args)
+    values = {**asdict(args), **asdict(args.run)}
     counts = ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "vf_epochs")
     for name in (*counts, "learning_rate", "vf_learning_rate", "eval_episodes"):
         if name in values and not values[name] > 0:
@@ -766,13 +797,14 @@ def check_args(args) -> None:
         raise ValueError(f"num_envs*num_steps = {batch} is not divisible into num_minibatches = {args.num_minibatches}")
     if args.total_timesteps < batch:
         raise ValueError(f"total_timesteps {args.total_timesteps} is smaller than one batch ({batch})")
-    if args.eval_only and not args.checkpoint:
+    if args.run.eval_only and not args.run.checkpoint:
         raise ValueError("--eval-only needs --checkpoint")
-    if args.resume and (args.checkpoint or args.eval_only):
+    if args.run.resume and (args.run.checkpoint or args.run.eval_only):
         raise ValueError("--resume continues a run: it takes no --checkpoint or --eval-only")
-    for field in fields(args):  # tyro checks a Literal flag's value; this checks Args built in Python too
-        if get_origin(field.type) is Literal and getattr(args, field.name) not in get_args(field.type):
-            raise ValueError(f"{field.name} must be one of {get_args(field.type)}, got {getattr(args, field.name)!r}")
+    for field_ in (*fields(args), *fields(args.run)):  # tyro checks a Literal flag's value; this checks Args built here
+        value = getattr(args.run if field_ in fields(args.run) else args, field_.name)
+        if get_origin(field_.type) is Literal and value not in get_args(field_.type):
+            raise ValueError(f"{field_.name} must be one of {get_args(field_.type)}, got {value!r}")
 
 
 if __name__ == "__main__":
@@ -782,3 +814,6 @@ if __name__ == "__main__":
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # a second Ctrl-C (the first stops after the iteration), or one outside training
+        print("interrupted: stopped at once, without evaluation or saving", file=sys.stderr)
+        sys.exit(130)

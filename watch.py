@@ -60,13 +60,13 @@ def load_agent(path: str):
         raise ValueError(f"checkpoint {path} needs {e.name}.py next to watch.py") from None
     except Exception as e:  # any failure to unpickle or a dict without "algo": not one of ours
         raise ValueError(f"cannot read checkpoint {path} (truncated or not a checkpoint): {type(e).__name__}") from None
-    known = {f.name for f in fields(algo.Args)}
+    known = {f.name for f in fields(algo.Args)} - {"run"}  # the algorithm's own Args: env, seed, networks
     args = algo.Args(**{k: v for k, v in state["args"].items() if k in known})
     env = algo.make_env(args.env)
-    obs_dim, act_space = env.observation_space.shape[0], env.action_space
+    obs_shape, act_space = env.observation_space.shape, env.action_space
     env.close()
-    policy = algo.Policy(obs_dim, act_space, args.hidden_sizes, args.log_std_init)
-    obs_norm = algo.ObsNorm(obs_dim, args.norm_obs)
+    policy = algo.Policy(obs_shape, act_space, args.hidden_sizes, args.log_std_init)
+    obs_norm = algo.ObsNorm(obs_shape, args.norm_obs)
     policy.load_state_dict(state["policy"])
     obs_norm.load_state_dict(state["obs_norm"])
     return algo, args, policy, obs_norm

@@ -5,7 +5,7 @@
 Columns: CartPole-v1, Pendulum-v1, every other env the file has an entry for (its ENV_DEFAULTS), then one column per
 family preset the file has (FAMILY_DEFAULTS), shown on an env of that family with no entry of its own. Values are
 what `python ALGO.py --env ENV` uses: parse_args(["--env", ENV]), i.e. Args' defaults < the env's family preset < its
-ENV_DEFAULTS entry. Bookkeeping flags (logging, saving, evaluation, threads) are left out.
+ENV_DEFAULTS entry. The run's flags (Args.run: logging, saving, evaluation, threads) are left out.
 """
 
 import importlib
@@ -27,23 +27,8 @@ FAMILIES = {
 NOT_HYPER = {
     "env",
     "seed",
-    "track",
-    "wandb_project",
-    "wandb_entity",
-    "save_model",
-    "save_every",
-    "resume",
-    "run_name",
-    "checkpoint",
-    "eval_only",
-    "eval_episodes",
-    "eval_every",
-    "torch_deterministic",
-    "torch_threads",
-    "capture_video",
-    "gif",
-    "summary_json",
-}
+    "run",
+}  # the run's flags (Args.run: evaluation, saving, logging, threads) are no hyper-parameters
 
 
 def fmt(v) -> str:

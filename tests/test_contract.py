@@ -1,4 +1,4 @@
-"""STYLE.md's contract, checked on every algorithm file: Args/parse_args/train, outputs, errors,
+"""The contract every algorithm file keeps (docs/design.md), checked on each: Args/parse_args/train, outputs, errors,
 checkpoints, determinism, wandb offline, Ctrl-C, and the copy-one-file promise."""
 
 import json
@@ -51,7 +51,7 @@ def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
     preset = m.FAMILY_DEFAULTS.get("mujoco", {})
     assert preset
     ant = m.parse_args(["--env", "Ant-v5"])
-    assert ant == m.replace(m.Args(env="Ant-v5"), **preset)
+    assert ant == m.with_values(m.Args(env="Ant-v5"), **preset)
     assert m.parse_args(["--env", "Ant-v5", "--total-timesteps", "5000"]).total_timesteps == 5000
     if "InvertedPendulum-v5" in m.ENV_DEFAULTS:  # its entry sits on the preset: its budget wins, the statistics stay
         pendulum = m.parse_args(["--env", "InvertedPendulum-v5"])
@@ -59,9 +59,9 @@ def test_an_env_no_file_lists_gets_its_familys_preset(algo, tmp_path):
         assert pendulum.norm_obs == preset["norm_obs"] is True
     if algo != "dppo":  # an env of the Box2D family that no file lists gets that preset too
         bipedal = m.parse_args(["--env", "BipedalWalker-v3"])
-        assert bipedal == m.replace(m.Args(env="BipedalWalker-v3"), **m.FAMILY_DEFAULTS["box2d"])
+        assert bipedal == m.with_values(m.Args(env="BipedalWalker-v3"), **m.FAMILY_DEFAULTS["box2d"])
     for env in ("FrozenLake-v1", "CliffWalking-v1"):  # toy-text: the file's own preset, or Args' defaults where none
-        assert m.parse_args(["--env", env]) == m.replace(m.Args(env=env), **m.FAMILY_DEFAULTS.get("toy_text", {}))
+        assert m.parse_args(["--env", env]) == m.with_values(m.Args(env=env), **m.FAMILY_DEFAULTS.get("toy_text", {}))
     r = cli(algo, "--env", "Ant-v5", "--help", cwd=tmp_path)
     assert "Defaults for Ant-v5: Args < the mujoco preset < your flags" in " ".join(
         r.stdout.replace("│", " ").split()
@@ -81,16 +81,20 @@ def test_help_shows_the_values_for_the_env(algo, tmp_path):
 
 
 def test_help_shows_every_fields_comment(algo, tmp_path):
-    """Each Args field's inline comment is its --help text (tyro reads it from the source)."""
+    """Each field's inline comment, the algorithm's Args and its run's flags, is its --help text (tyro reads it from
+    the source); the run's flags take no prefix."""
     import inspect
 
     r = cli(algo, "--help", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     shown = " ".join(r.stdout.replace("│", " ").split())
-    comments = re.findall(r"^    \w+: [^#\n]*  # (.*)$", inspect.getsource(load(algo).Args), re.M)
-    assert len(comments) == len(load(algo).Args.__dataclass_fields__)
-    for comment in comments:
-        assert " ".join(comment.split()[:4]) in shown, comment
+    m, run_args = load(algo), type(load(algo).Args().run)
+    for cls in {m.Args, m.RunArgs, run_args}:
+        comments = re.findall(r"^    \w+: [^#\n]*  # (.*)$", inspect.getsource(cls), re.M)
+        assert len(comments) == len(cls.__annotations__)  # its own fields (a subclass adds to RunArgs')
+        for comment in comments:
+            assert " ".join(comment.split()[:4]) in shown, comment
+    assert "--eval-every INT" in shown and "--save-every INT" in shown and "--run." not in shown
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +170,12 @@ BAD_VALUES = [
     ("eval_episodes", 0, "eval_episodes"),
     ("eval_only", True, "--checkpoint"),
 ]
-BAD_CASES = [(a, *bad) for a in ALGOS for bad in BAD_VALUES if bad[0] in load(a).Args.__dataclass_fields__]
+BAD_CASES = [
+    (a, *bad)
+    for a in ALGOS
+    for bad in BAD_VALUES
+    if bad[0] in {*asdict(load(a).Args()), *load(a).RunArgs.__dataclass_fields__}
+]
 
 
 def test_every_bad_value_applies_somewhere():
@@ -182,7 +191,7 @@ def test_bad_hyper_parameters_are_value_errors(algo, field, value, message):
     with pytest.raises(ValueError, match=message):
         m.parse_args([flag] if value is True else [flag, str(value)])
     with pytest.raises(ValueError, match=message):  # train() checks too, for Args built by hand
-        m.train(replace(m.parse_args([]), **{field: value}))
+        m.train(m.with_values(m.parse_args([]), **{field: value}))
 
 
 @pytest.mark.parametrize("algo, field", [("vpg", "estimator"), ("dppo", "objective")])

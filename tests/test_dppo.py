@@ -168,8 +168,8 @@ def fixed_problem(discrete: bool):
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     space = gym.spaces.Discrete(3) if discrete else gym.spaces.Box(-1, 1, (2,))
-    policy, value = m.Policy(4, space, (16,), -0.5).double(), m.Value(4, (16,)).double()
-    old_policy = m.Policy(4, space, (16,), -0.3).double()  # π_old ≠ π_θ: a non-zero KL in the penalty
+    policy, value = m.Policy((4,), space, (16,), -0.5).double(), m.Value((4,), (16,)).double()
+    old_policy = m.Policy((4,), space, (16,), -0.3).double()  # π_old ≠ π_θ: a non-zero KL in the penalty
     obs = torch.randn(N_FIXED, 4, generator=g, dtype=torch.float64)
     with torch.no_grad():
         old_params = old_policy(obs)

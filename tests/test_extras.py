@@ -49,7 +49,7 @@ def test_box2d_envs_train_with_their_preset(algo, env, in_tmp):
         assert s["global_step"] == 256 and len(s["eval_returns"]) == 2
         return
     args = m.parse_args(["--env", env, "--eval-episodes", "1", "--save-model"])
-    assert (args.gamma, args.gae_lambda, args.total_timesteps, args.save_every) == (0.999, 0.98, 1_000_000, 100_000)
+    assert (args.gamma, args.gae_lambda, args.total_timesteps, args.run.save_every) == (0.999, 0.98, 1_000_000, 100_000)
     s = m.train(m.replace(args, total_timesteps=2 * args.num_envs * args.num_steps))
     assert s["global_step"] == 2 * args.num_envs * args.num_steps and os.path.isfile(s["checkpoint"])
 
@@ -61,7 +61,7 @@ def test_new_mujoco_envs_train_with_their_preset(algo, env, in_tmp):
     (Swimmer's γ, a file's own): builds, trains, evaluates, saves. The 1 M-step results are the benchmarks' job."""
     m = load(algo)
     args = m.parse_args(["--env", env, "--eval-episodes", "1", "--save-model"])
-    assert args.norm_reward and args.save_every == 100_000
+    assert args.norm_reward and args.run.save_every == 100_000
     assert args.norm_obs == m.ENV_DEFAULTS.get(env, {}).get("norm_obs", True)  # ppo_clip's IDP entry switches it off
     assert args.gamma == (0.9999 if env == "Swimmer-v5" else 0.99)
     s = m.train(m.replace(args, total_timesteps=2 * args.num_envs * args.num_steps))

@@ -26,7 +26,7 @@ def test_dppo_trains_mujoco_with_its_preset(env, in_tmp):
     builds, trains two iterations, evaluates and saves in one process; 2 ranks at 1 M steps are README's job."""
     m = load("dppo")
     args = m.parse_args(["--env", env, "--eval-episodes", "1", "--save-model"])
-    assert args.norm_obs and args.norm_reward and args.save_every == 100_000 and args.total_timesteps == 1_000_000
+    assert args.norm_obs and args.norm_reward and args.run.save_every == 100_000 and args.total_timesteps == 1_000_000
     assert args.kl_early_stop == 4 * args.kl_target and args.kl_hinge_coef > 0 and args.sync == "step"
     s = m.train(m.replace(args, total_timesteps=2 * args.num_envs * args.num_steps))
     assert s["global_step"] == 2 * args.num_envs * args.num_steps and os.path.isfile(s["checkpoint"])

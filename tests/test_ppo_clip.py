@@ -123,7 +123,7 @@ def test_sample_and_mode_follow_the_distribution():
 def test_obs_norm_matches_numpy_over_all_batches():
     rng = np.random.default_rng(1)
     batches = [rng.normal(3.0, 2.0, size=(n, 4)) for n in (7, 50, 1, 300)]
-    norm = m.ObsNorm(4, enabled=True)
+    norm = m.ObsNorm((4,), enabled=True)
     for b in batches:
         norm.update(torch.as_tensor(b))
     data = np.concatenate(batches)
@@ -131,15 +131,15 @@ def test_obs_norm_matches_numpy_over_all_batches():
     np.testing.assert_allclose(norm.var.numpy(), data.var(0), rtol=1e-4)  # 1e-4 prior count
     x = rng.normal(size=(2, 4))
     np.testing.assert_allclose(norm(x).numpy(), (x - data.mean(0)) / np.sqrt(data.var(0) + 1e-8), rtol=1e-4)
-    assert torch.equal(m.ObsNorm(4, enabled=False)(x), torch.as_tensor(x, dtype=torch.float32))
+    assert torch.equal(m.ObsNorm((4,), enabled=False)(x), torch.as_tensor(x, dtype=torch.float32))
 
 
 def test_policy_shapes_and_initial_gaussian_std():
     box = gym.spaces.Box(-2, 2, (2,))
-    p = m.Policy(3, box, (8,), log_std_init=-0.5)
+    p = m.Policy((3,), box, (8,), log_std_init=-0.5)
     mean, log_std = p(torch.zeros(5, 3))
     assert mean.shape == log_std.shape == (5, 2) and torch.allclose(log_std, torch.full((5, 2), -0.5))
-    logits, none = m.Policy(3, gym.spaces.Discrete(4), (8,), 0.0)(torch.zeros(5, 3))
+    logits, none = m.Policy((3,), gym.spaces.Discrete(4), (8,), 0.0)(torch.zeros(5, 3))
     assert logits.shape == (5, 1, 4) and none is None
 
 
@@ -194,7 +194,7 @@ def test_kl_early_stop_and_lr_annealing_show_in_the_log(in_tmp):
 
 def test_policy_parameters_do_not_alias_log_std():
     """π_old's parameters, kept across optimiser steps (KL penalties, line searches), must not move with log σ."""
-    p = m.Policy(3, gym.spaces.Box(-1, 1, (2,)), (8,), log_std_init=0.0)
+    p = m.Policy((3,), gym.spaces.Box(-1, 1, (2,)), (8,), log_std_init=0.0)
     with torch.no_grad():
         _, old_log_std = p(torch.zeros(4, 3))
         p.log_std.add_(0.5)  # what an optimiser step does, in place

@@ -158,7 +158,7 @@ def test_penalty_update_matches_torch_distributions(kind):
     where π_θ ≠ π_old, so KL(π_θ‖π_old) in the loss (or in the logged KL that sets β) gives other numbers."""
     torch.manual_seed(0)
     space, T, N, beta = SPACES[kind], 16, 2, 10.0
-    policy, value = m.Policy(3, space, (8,), -0.3).double(), m.Value(3, (8,)).double()
+    policy, value = m.Policy((3,), space, (8,), -0.3).double(), m.Value((3,), (8,)).double()
     obs = torch.randn(T, N, 3, dtype=torch.float64)
     with torch.no_grad():
         act = dist(policy(obs)).sample()

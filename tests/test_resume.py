@@ -64,10 +64,11 @@ def test_every_piece_of_state_survives_a_new_process(algo, in_tmp, monkeypatch):
     m, copies = load(algo), {}
     save = m.Run.save
 
-    def keep_each_full_save(self, path, extra, full=False):
-        save(self, path, extra, full)
+    def keep_each_full_save(self, name, extra, full=False):
+        path = save(self, name, extra, full)
         if full:
             copies[self.iteration] = shutil.copy(path, f"{path}.{self.iteration}")
+        return path
 
     monkeypatch.setattr(m.Run, "save", keep_each_full_save)
     budget = ["--total-timesteps", str(4 * BATCH), "--save-every", str(2 * BATCH)]

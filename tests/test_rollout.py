@@ -49,10 +49,10 @@ def rollout(algo: str, num_envs: int, num_steps: int):
     torch.manual_seed(0)
     envs = m.make_envs(args.env, num_envs)
     obs, _ = envs.reset(seed=list(range(num_envs)))
-    policy = m.Policy(2, envs.single_action_space, args.hidden_sizes, args.log_std_init)
+    policy = m.Policy((2,), envs.single_action_space, args.hidden_sizes, args.log_std_init)
     run = Recorder(args)
     batch, last = m.collect_rollout(
-        envs, policy, m.ObsNorm(2, enabled=False), m.RewardScale(False, args.gamma, num_envs), obs, run
+        envs, policy, m.ObsNorm((2,), enabled=False), m.RewardScale(False, args.gamma, num_envs), obs, run
     )
     envs.close()
     return batch, last, run

@@ -35,7 +35,7 @@ def reference(space, logits) -> list:
 
 def policy_params(m, space, n=64, seed=0):
     torch.manual_seed(seed)
-    policy = m.Policy(3, space, (16,), 0.0)
+    policy = m.Policy((3,), space, (16,), 0.0)
     for p in policy.parameters():  # away from the near-uniform initial logits
         torch.nn.init.normal_(p, std=1.0)
     return policy, policy(torch.randn(n, 3))

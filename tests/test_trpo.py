@@ -26,7 +26,7 @@ def dist(params):
 def tiny_policy(space, seed=0):
     """A small float64 policy with random (not near-zero) weights, so every term of the KL matters."""
     torch.manual_seed(seed)
-    policy = m.Policy(3, space, (5,), log_std_init=-0.3).double()
+    policy = m.Policy((3,), space, (5,), log_std_init=-0.3).double()
     with torch.no_grad():
         for p in policy.parameters():
             p.normal_(0.0, 0.7)
@@ -161,7 +161,10 @@ def collect(env_id: str, num_envs=4, num_steps=128, seed=0):
     torch.manual_seed(seed)
     envs = m.make_envs(env_id, num_envs)
     space, obs_dim = envs.single_action_space, envs.single_observation_space.shape[0]
-    policy, value = m.Policy(obs_dim, space, args.hidden_sizes, args.log_std_init), m.Value(obs_dim, args.hidden_sizes)
+    policy, value = (
+        m.Policy((obs_dim,), space, args.hidden_sizes, args.log_std_init),
+        m.Value((obs_dim,), args.hidden_sizes),
+    )
     obs_l, act_l, logp_l, rew_l, term_l, done_l, next_l = [], [], [], [], [], [], []
     obs, _ = envs.reset(seed=[seed + i for i in range(num_envs)])
     with torch.no_grad():
@@ -260,7 +263,7 @@ def test_line_search_rejects_a_step_that_cannot_improve_and_keeps_the_old_parame
 def test_trpo_step_measures_the_kl_against_the_old_sigma_when_sigma_moves():
     """Far-off actions with positive advantages make log σ the main thing the step changes; the KL the line
     search checks must use π_old's σ (a copy, not a view of the parameter being changed)."""
-    policy = m.Policy(3, SPACES["gaussian"], (8,), log_std_init=-1.0)
+    policy = m.Policy((3,), SPACES["gaussian"], (8,), log_std_init=-1.0)
     g = torch.Generator().manual_seed(4)
     obs = torch.randn(256, 3, generator=g)
     with torch.no_grad():
