@@ -269,9 +269,8 @@ def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], out_gain: float) -> 
 
 
 class Policy(nn.Module):
-    """π_θ(·|s) as its parameters: (μ, log σ) of N(μ(s), diag(σ²)), σ state-independent, for Box actions, else (logits,
-    None) of shape (…, heads, choices), independent Categoricals: one head for Discrete, one per entry of nvec for
-    MultiDiscrete, two choices (a Bernoulli) per bit for MultiBinary; a head's unused choices get logit −1e9."""
+    """π_θ(·|s) as (μ, log σ) of N(μ(s), diag(σ²)), σ state-independent, for Box actions, else (logits, None) of shape
+    (…, heads, choices): a Categorical per Discrete, per nvec entry, per MultiBinary bit (two choices); padding −1e9."""
 
     def __init__(self, obs_shape: tuple, act_space: gym.Space, hidden: tuple[int, ...], log_std_init: float):
         super().__init__()
@@ -420,9 +419,7 @@ def set_rng(state: dict) -> None:
 
 # ---- Run bookkeeping: the flags, seeding, the iterations, the run folder and its logs, evaluation, checkpoints ----
 @dataclass
-class RunArgs:
-    """What a run evaluates, saves and logs, the same in every file: Args.run, whose flags take no prefix."""
-
+class RunArgs:  # Args.run: what a run evaluates, saves and logs; its flags take no prefix (--eval-every)
     eval_episodes: int = 20  # episodes of the final deterministic evaluation
     eval_every: int = 0  # also evaluate every this many environment steps (0: only at the end)
     track: bool = False  # log to Weights & Biases
@@ -444,9 +441,8 @@ RUN_STATE = ("iteration", "evals", "next_eval", "next_save", "best", "anneal")  
 
 
 class Run:
-    """What a run keeps and writes: the learning curve, runs/{env}__{algo}__{seed}__{time}/progress.csv (a row of
-    scalars per iteration), wandb, evaluations, the progress line, the summary and checkpoints. dppo's
-    DistributedRun adds ranks: `rank` and `world` are 0 and 1 here."""
+    """What a run keeps and writes: the learning curve, runs/{env}__{algo}__{seed}__{time}/progress.csv, wandb,
+    evaluations, the progress line, the summary and checkpoints. dppo's DistributedRun adds ranks (here 0 of 1)."""
 
     rank, world = 0, 1
     read_checkpoint = staticmethod(read_checkpoint)  # DistributedRun's reads on rank 0 and shares
@@ -716,9 +712,8 @@ def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
 
 
 def check_spaces(obs_space: gym.Space, act_space: gym.Space | None = None) -> None:
-    """ValueError for what an MLP policy cannot take: image observations (a 3-D uint8 Box), observations of no fixed
-    size (Text, Sequence …: checked on the space, as flatten_space(Text) gives a Box), also inside a Dict or Tuple,
-    and actions other than Discrete, MultiDiscrete, MultiBinary or a 1-D Box."""
+    """ValueError for image observations (a 3-D uint8 Box), observations of no fixed size (Text, Sequence …, checked on
+    the space), also inside a Dict or Tuple, and actions other than Discrete, MultiDiscrete, MultiBinary, a 1-D Box."""
     if isinstance(obs_space, gym.spaces.Dict | gym.spaces.Tuple):
         for sub in obs_space.values() if isinstance(obs_space, gym.spaces.Dict) else obs_space:
             check_spaces(sub)
@@ -741,10 +736,7 @@ def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
 
 def env_family(env_id: str) -> str | None:
     """The gymnasium package an env is registered from (mujoco, box2d, classic_control …); None for any other."""
-    try:
-        entry = str(gym.spec(env_id).entry_point)
-    except gym.error.Error:  # an unknown id: make_env reports it
-        return None
+    entry = str(getattr(gym.registry.get(env_id), "entry_point", ""))  # an unknown id: make_env reports it
     return entry.split(".")[2] if entry.startswith("gymnasium.envs.") else None
 
 

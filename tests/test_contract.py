@@ -415,3 +415,18 @@ def test_watch_errors_are_one_line(tmp_path):
     for argv in (["missing.pt"], ["junk.pt"], ["junk.pt", "--episodes", "0"]):
         r = watch_cli(*argv, cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (argv, r.stderr)
+
+
+def test_a_checkpoint_with_flat_args_still_loads(algo, in_tmp):
+    """Checkpoints written before the run's flags moved to Args.run hold one flat asdict(args): --checkpoint and
+    --resume still read their env, networks and settings."""
+    m = load(algo)
+    s = m.train(short_args(algo, "--save-every", "128", "--hidden-sizes", "16", env="Pendulum-v1"))
+    path = os.path.join(s["run_dir"], "checkpoint.pt")
+    state = torch.load(path, weights_only=True)
+    state["args"] = {**{k: v for k, v in state["args"].items() if k != "run"}, **state["args"]["run"]}
+    torch.save(state, path)
+    ev = m.train(m.parse_args(["--checkpoint", path, "--eval-only", "--eval-episodes", "2"]))
+    assert ev["eval_mean_return"] == s["eval_mean_return"]  # the same weights on the same evaluation seeds
+    resumed = m.parse_args(["--resume", s["run_dir"]])
+    assert resumed.hidden_sizes == (16,) and resumed.run.save_every == 128 and resumed.run.eval_episodes == 2
