@@ -44,6 +44,7 @@ same iteration, rank 0 evaluates and saves (torchrun itself still reports the si
 import argparse
 import csv
 import hashlib
+import importlib
 import json
 import os
 import random
@@ -95,7 +96,8 @@ class Args:
     kl_early_stop: float | None = None  # stop an update once a minibatch's KL (mean over ranks, at a sync) exceeds this
     norm_obs: bool = False  # normalise observations by a running mean and std (frozen within a rollout)
     norm_reward: bool = False  # divide the learner's rewards by a running std of the discounted return
-    hidden_sizes: tuple[int, ...] = (64, 64)  # hidden layers of both the policy and the value network (tanh)
+    clip_reward: bool = False  # the learner sees sign(r) (Atari); logged and evaluated returns stay the env's
+    hidden_sizes: tuple[int, ...] = (64, 64)  # tanh hidden layers of the policy and value heads (after an image's CNN)
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions only)
     run: "DistributedRunArgs" = field(default_factory=lambda: DistributedRunArgs())  # evaluation, saving, logging
 
@@ -143,7 +145,8 @@ def ppo_loss(policy, value, obs, act, logp_old, adv, ret, old_params, beta: floa
     """The loss of one rank's minibatch (a mean over it) for args.objective, and its parts. `adv` is already
     normalised globally; `old_params` are π_old's outputs on `obs`. Returns (loss, policy loss, value loss, entropy,
     KL per state)."""
-    params = policy(obs)
+    features = policy.encoder(obs)  # an image's CNN, run once for both heads (a vector: itself)
+    params = policy.head(features)
     ratio = torch.exp(log_prob(params, act) - logp_old)  # r_t = π_θ / π_old
     kl = kl_divergence(old_params, params)  # KL(π_old‖π_θ), per state
     if args.objective == "clip":  # −E[min(r·Â, clip(r, 1−ε, 1+ε)·Â)]
@@ -152,7 +155,7 @@ def ppo_loss(policy, value, obs, act, logp_old, adv, ret, old_params, beta: floa
         pg_loss = (
             -(ratio * adv - beta * kl).mean() + args.kl_hinge_coef * torch.relu(kl.mean() - 2 * args.kl_target) ** 2
         )
-    v_loss = 0.5 * (value(obs) - ret).pow(2).mean()  # ½·E[(V − R̂)²]
+    v_loss = 0.5 * (value.head(features) - ret).pow(2).mean()  # ½·E[(V − R̂)²]
     ent = entropy(params).mean()
     return pg_loss - args.ent_coef * ent + args.vf_coef * v_loss, pg_loss, v_loss, ent, kl
 
@@ -235,27 +238,31 @@ def all_gather(obj) -> list:
 def collect_rollout(envs, policy, obs_norm, reward_scale, obs_raw, run) -> tuple[dict, np.ndarray]:
     """num_steps steps of every env with π_old; returns the batch as (T, N, …) arrays and the observation to go on
     from. next_obs[t] is the true s_{t+1}: where an episode ended at t, the env has already reset (SAME_STEP
-    autoreset) and s_{t+1} is info["final_obs"]. raw_obs and disc_return feed the statistics after the rollout."""
-    T, N, obs_dim = run.args.num_steps, envs.num_envs, obs_raw.shape[1]
-    batch = {key: torch.zeros(T, N) for key in ("logp", "reward", "term", "done")}
-    batch.update(obs=torch.zeros(T, N, obs_dim), next_obs=torch.zeros(T, N, obs_dim), raw_obs=np.zeros((T, N, obs_dim)))
-    batch.update(act=torch.zeros((T, N, *policy.act_shape)), disc_return=np.zeros((T, N)))
+    autoreset) and s_{t+1} is info["final_obs"]. A lost life (Atari: info["life_lost"]) ends the learner's episode,
+    not the game's. Images stay as the env gives them (uint8, bool). raw_obs and disc_return feed the statistics."""
+    T, N, shape, device = run.args.num_steps, envs.num_envs, obs_raw.shape[1:], run.device
+    kind = dict(dtype=torch.as_tensor(obs_raw).dtype if len(shape) == 3 else torch.float32, device=device)
+    batch = {key: torch.zeros(T, N, device=device) for key in ("logp", "reward", "term", "done")}
+    batch.update(obs=torch.zeros(T, N, *shape, **kind), next_obs=torch.zeros(T, N, *shape, **kind), raw_obs=[])
+    batch.update(act=torch.zeros((T, N, *policy.act_shape), device=device), disc_return=np.zeros((T, N)))
     for t in range(T):
         obs = obs_norm(obs_raw)
         params = policy(obs)
         action = sample(params)
         next_raw, reward, term, trunc, info = envs.step(to_env_action(action, envs.single_action_space))
-        done = term | trunc
+        done, lost = term | trunc, info.get("life_lost", False)
         real_next = next_raw.copy()
         if "final_obs" in info:
             for i in np.flatnonzero(info["_final_obs"]):
                 real_next[i] = info["final_obs"][i]
-        batch["raw_obs"][t], batch["obs"][t], batch["act"][t] = obs_raw, obs, action
-        batch["logp"][t], batch["next_obs"][t] = log_prob(params, action), obs_norm(real_next)
-        batch["reward"][t], batch["term"][t], batch["done"][t] = (torch.as_tensor(x) for x in (reward, term, done))
-        batch["disc_return"][t] = reward_scale.track(reward, done)
+        batch["raw_obs"].append(obs_raw)
+        batch["obs"][t], batch["act"][t], batch["logp"][t] = obs, action, log_prob(params, action)
+        batch["next_obs"][t], batch["reward"][t] = obs_norm(real_next), torch.as_tensor(reward)
+        batch["term"][t], batch["done"][t] = torch.as_tensor(term | lost), torch.as_tensor(done | lost)
+        batch["disc_return"][t] = reward_scale.track(reward, done | lost)
         run.record_step(reward, done)
         obs_raw = next_raw
+    batch["raw_obs"] = np.stack(batch["raw_obs"])
     return batch, obs_raw
 
 
@@ -273,7 +280,7 @@ def dppo_update(policy, value, optimizer, batch: dict, advantages, returns, beta
     Returns the update's statistics (the β used and the next one among them)."""
     obs, act, logp_old = batch["obs"].flatten(0, 1), batch["act"].flatten(0, 1), batch["logp"].flatten()
     b_adv, b_ret = global_normalize(advantages.flatten()), returns.flatten()
-    weights = [*policy.parameters(), *value.parameters()]
+    weights = [*policy.parameters(), *value.net.parameters()]
     minibatch_size = len(obs) // args.num_minibatches
     with torch.no_grad():
         old_out, old_log_std = policy(obs)  # π_old's outputs: unchanged since the rollout
@@ -289,7 +296,7 @@ def dppo_update(policy, value, optimizer, batch: dict, advantages, returns, beta
             if args.sync == "step":  # every rank steps on the gradient averaged over all ranks
                 extras = average_gradients(weights, extras)
             pi_grad = nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
-            v_grad = nn.utils.clip_grad_norm_(value.parameters(), args.max_grad_norm)
+            v_grad = nn.utils.clip_grad_norm_(value.net.parameters(), args.max_grad_norm)
             optimizer.step()
             if args.sync == "step" and agreed_stop(extras, args, iteration):
                 break
@@ -315,10 +322,10 @@ def train(args: Args) -> dict | None:
         envs = make_envs(args.env, args.num_envs)
         obs_shape, act_space = envs.single_observation_space.shape, envs.single_action_space
         policy = Policy(obs_shape, act_space, args.hidden_sizes, args.log_std_init)
-        value = Value(obs_shape, args.hidden_sizes)
+        value = Value(obs_shape, args.hidden_sizes, policy.encoder)  # one CNN for both heads (images)
         obs_norm = ObsNorm(obs_shape, args.norm_obs)
-        reward_scale = RewardScale(args.norm_reward, args.gamma, args.num_envs)
-        params = [*policy.parameters(), *value.parameters()]
+        reward_scale = RewardScale(args.norm_reward, args.gamma, args.num_envs, args.clip_reward)
+        params = [*policy.parameters(), *value.net.parameters()]
         optimizer = torch.optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=True)
         modules = {"policy": policy, "value": value, "obs_norm": obs_norm, "optimizer": optimizer}
         if args.norm_reward:  # a checkpoint carries the statistics it was trained with
@@ -359,7 +366,13 @@ MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_st
 MUJOCO.update(save_every=100_000, kl_target=0.03, num_minibatches=16, kl_early_stop=0.12)  # the stop: 4·d_targ
 MUJOCO.update(sync="step")  # gradients averaged every step, as in the paper (README: epoch sync lost on Hopper)
 TOY_TEXT = dict(learning_rate=1e-3, norm_reward=True)  # ppo_penalty's toy-text preset (README)
-FAMILY_DEFAULTS = {"mujoco": MUJOCO, "toy_text": TOY_TEXT}
+ATARI = dict(total_timesteps=10_000_000, num_envs=4, num_steps=128, num_minibatches=4, update_epochs=4, ent_coef=0.01)
+ATARI.update(learning_rate=2.5e-4, hidden_sizes=(), clip_reward=True, eval_every=500_000, save_every=500_000)
+ATARI.update(sync="step")  # ppo_clip's batch split over 2 ranks, gradients averaged at every step
+MINATAR = dict(total_timesteps=10_000_000, num_envs=32, num_steps=128, num_minibatches=8, update_epochs=4, gamma=0.999)
+MINATAR.update(learning_rate=5e-4, anneal_lr=False, ent_coef=0.01, hidden_sizes=(), sync="step")  # as ATARI
+MINATAR.update(eval_every=1_000_000, save_every=1_000_000, eval_episodes=100)
+FAMILY_DEFAULTS = {"mujoco": MUJOCO, "toy_text": TOY_TEXT, "atari": ATARI, "minatar": MINATAR}
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, kl_target=0.02),
     "Pendulum-v1": dict(total_timesteps=200_000, learning_rate=1e-3, gamma=0.9, kl_target=0.02),
@@ -387,6 +400,39 @@ def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], out_gain: float) -> 
     return nn.Sequential(*layers)
 
 
+class Encoder(nn.Module):
+    """s → features: a vector as it is; an image (3-D: H×W×C, or C×H×W when the first axis is the smallest; uint8
+    scaled by 1/255, bool as 0/1) through a ReLU CNN chosen by its size: the Nature CNN (32·8×8/4, 64·4×4/2, 64·3×3/1,
+    fc 512; Mnih et al., 2015) from 36×36 up, else MinAtar's (16·3×3/1, fc 128; Young & Tian, 2019)."""
+
+    def __init__(self, obs_shape: tuple):
+        super().__init__()
+        self.image, self.out_dim = len(obs_shape) == 3, obs_shape[0]
+        if self.image:
+            self.channels_last = obs_shape[0] > obs_shape[-1]
+            c, h, w = (obs_shape[2], *obs_shape[:2]) if self.channels_last else obs_shape
+            convs, self.out_dim = (
+                ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512) if min(h, w) >= 36 else ([(16, 3, 1)], 128)
+            )
+            layers, c_in = [], c
+            for c_out, kernel, stride in convs:
+                layers += [nn.Conv2d(c_in, c_out, kernel, stride), nn.ReLU()]
+                c_in = c_out
+            layers.append(nn.Flatten())
+            n = nn.Sequential(*layers)(torch.zeros(1, c, h, w)).shape[1]
+            self.net = nn.Sequential(*layers, nn.Linear(n, self.out_dim), nn.ReLU())
+            for layer in (m for m in self.net if isinstance(m, nn.Conv2d | nn.Linear)):  # orthogonal, gain √2
+                nn.init.orthogonal_(layer.weight, np.sqrt(2))
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if not self.image:
+            return obs
+        x = obs.float() / 255 if obs.dtype == torch.uint8 else obs.float()
+        x = x.movedim(-1, -3) if self.channels_last else x
+        return self.net(x.flatten(0, -4)).unflatten(0, x.shape[:-3])
+
+
 class Policy(nn.Module):
     """π_θ(·|s) as (μ, log σ) of N(μ(s), diag(σ²)), σ state-independent, for Box actions, else (logits, None) of shape
     (…, heads, choices): a Categorical per Discrete, per nvec entry, per MultiBinary bit (two choices); padding −1e9."""
@@ -403,11 +449,15 @@ class Policy(nn.Module):
         self.register_buffer("pad", None if box else torch.arange(heads.max()) >= heads[:, None], persistent=False)
         self.act_shape = act_space.shape if box else heads.shape  # (dimensions,) or (heads,)
         n_out = act_space.shape[0] if box else self.pad.numel()
-        self.net = mlp(obs_shape[0], n_out, hidden, out_gain=0.01)
+        self.encoder = Encoder(obs_shape)
+        self.net = mlp(self.encoder.out_dim, n_out, hidden, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((n_out,), log_std_init)) if box else None
 
     def forward(self, obs: torch.Tensor):
-        out = self.net(obs)
+        return self.head(self.encoder(obs))
+
+    def head(self, features: torch.Tensor):  # π's parameters from the encoder's features
+        out = self.net(features)
         if self.log_std is None:
             return out.unflatten(-1, self.pad.shape).masked_fill(self.pad, -1e9), None
         # a copy, not a view, of log σ: callers keep π_old's parameters while the optimiser changes log σ in place
@@ -415,14 +465,18 @@ class Policy(nn.Module):
 
 
 class Value(nn.Module):
-    """V_φ(s)."""
+    """V_φ(s); with `encoder` (the policy's), on the features the policy sees (one CNN, trained by both losses)."""
 
-    def __init__(self, obs_shape: tuple, hidden: tuple[int, ...]):
+    def __init__(self, obs_shape: tuple, hidden: tuple[int, ...], encoder: Encoder | None = None):
         super().__init__()
-        self.net = mlp(obs_shape[0], 1, hidden, out_gain=1.0)
+        self.encoder = Encoder(obs_shape) if encoder is None else encoder
+        self.net = mlp(self.encoder.out_dim, 1, hidden, out_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs).squeeze(-1)
+        return self.head(self.encoder(obs))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).squeeze(-1)
 
 
 def log_prob(params, action: torch.Tensor) -> torch.Tensor:
@@ -465,18 +519,24 @@ class ObsNorm(nn.Module):
 
     def __init__(self, obs_shape: tuple, enabled: bool):
         super().__init__()
-        self.enabled = enabled
-        self.register_buffer("mean", torch.zeros(obs_shape, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(obs_shape, dtype=torch.float64))
+        self.enabled, self.image = enabled, len(obs_shape) == 3  # images pass as they are: the Encoder scales them
+        if enabled and self.image:
+            raise ValueError("--norm-obs is for vector observations: an image is scaled by 1/255 in the network")
+        self.register_buffer("mean", torch.zeros(() if self.image else obs_shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(() if self.image else obs_shape, dtype=torch.float64))
         self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
 
     def forward(self, obs) -> torch.Tensor:
-        obs = torch.as_tensor(obs, dtype=torch.float32)
+        if self.image:  # uint8 / bool, stored and sent as they are
+            return torch.as_tensor(obs, device=self.mean.device)
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.mean.device)
         return ((obs - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-10, 10).float() if self.enabled else obs
 
     def update(self, batch) -> None:
         """Merge the batch's mean and variance into the running ones (Chan et al.'s parallel formula)."""
-        batch = torch.as_tensor(batch).reshape(-1, *self.mean.shape).double()
+        if self.image:
+            return
+        batch = torch.as_tensor(batch, device=self.mean.device).reshape(-1, *self.mean.shape).double()
         b_mean, b_var, b_n = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
         delta, total = b_mean - self.mean, self.count + b_n
         self.mean += delta * b_n / total
@@ -487,18 +547,19 @@ class ObsNorm(nn.Module):
 class RewardScale(ObsNorm):
     """r / √(Var[G] + 1e-8), G ← γ·G + r the discounted return of each env's episode so far, Var over every G seen:
     Engstrom et al., 2020's reward scaling. Divided, never shifted (a shift would change what ending an episode is
-    worth); only the learner sees it, logged and evaluated returns are the env's. `enabled=False`: the identity."""
+    worth); only the learner sees it, logged and evaluated returns are the env's. `clip`: sign(r) first (Atari)."""
 
-    def __init__(self, enabled: bool, gamma: float, num_envs: int):
+    def __init__(self, enabled: bool, gamma: float, num_envs: int, clip: bool = False):
         super().__init__((1,), enabled)
-        self.gamma, self.returns = gamma, np.zeros(num_envs)
+        self.gamma, self.returns, self.clip = gamma, np.zeros(num_envs), clip
 
     def forward(self, rewards: torch.Tensor) -> torch.Tensor:
+        rewards = rewards.sign() if self.clip else rewards
         return rewards / torch.sqrt(self.var + 1e-8).float() if self.enabled else rewards
 
     def track(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
         """G ← γ·G + r for every env; returns G, then restarts it where an episode ended."""
-        self.returns = self.gamma * self.returns + reward
+        self.returns = self.gamma * self.returns + (np.sign(reward) if self.clip else reward)
         returns = self.returns.copy()
         self.returns[done] = 0.0
         return returns
@@ -551,6 +612,7 @@ class RunArgs:  # Args.run: what a run evaluates, saves and logs; its flags take
     eval_only: bool = False  # with --checkpoint: only evaluate the loaded policy, do not train
     torch_deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same result
     torch_threads: int = 1  # torch intra-op threads; these networks are too small to gain from more
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: a GPU for images where there is one, else the CPU
 
 
 EVAL_ENVS = 32  # evaluation episodes played at once
@@ -576,7 +638,7 @@ class Run:
         self.next_save, self.best, self.anneal, self.clock_offset = self.opts.save_every, -np.inf, None, 0.0
         self.batch_steps = self.world * args.num_envs * args.num_steps  # environment steps per iteration
         self.modules, self.checkpoint, self.run_dir, self.wandb = {}, {}, None, None
-        self.csv_file, self.csv = None, None  # progress.csv and its writer (open_outputs)
+        self.csv_file, self.csv, self.device = None, None, torch.device("cpu")  # progress.csv, its writer; see load
 
     def setup(self, args) -> None:
         check_args(args)
@@ -586,10 +648,15 @@ class Run:
             seed(args.seed + self.rank)
 
     def load(self, modules: dict) -> None:
-        """Keeps `modules` (networks, statistics, optimisers: what a checkpoint holds) and loads --checkpoint into them
-        (not the optimisers), or with --resume the whole run, counters and random states included. ValueError for a
-        checkpoint of another algo or env, or of networks and inputs of another shape (SHAPING; --resume: the batch)."""
+        """Moves `modules` (networks, statistics, optimisers: what a checkpoint holds) to the device and keeps them;
+        loads --checkpoint into them (not the optimisers), or with --resume the whole run, counters and random states
+        included. ValueError for a checkpoint of another algo or env, or of networks and inputs of another shape."""
         self.modules, opts, path = modules, self.opts, self.opts.resume or self.opts.checkpoint
+        gpu = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+        image = modules["policy"].encoder.image  # --device auto: a GPU for a CNN, the CPU for small MLPs
+        self.device = torch.device(gpu if opts.device == "auto" and image else opts.device.replace("auto", "cpu"))
+        for module in (m for m in modules.values() if isinstance(m, nn.Module)):
+            module.to(self.device)
         state = self.checkpoint = self.read_checkpoint(path) if path else {}
         if not path:
             return
@@ -808,20 +875,50 @@ class Run:
 
 # ---- Environments ----
 CATEGORICAL = gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary  # policies of Categorical heads
+EXTRAS = {"ALE/": ("ale_py", "atari"), "MinAtar/": ("minatar.gym", "minatar")}  # id prefix: (package, requirements-*)
 
 
 def make_env(env_id: str, **kwargs) -> gym.Env:
     """gym.make, any failure (unknown id, missing package, simulator that cannot start) as one line; check_spaces;
-    the observations as one vector (FlattenObservation: Box raveled, Discrete one-hot, Dict/Tuple entries in a row)."""
+    an image as it is, any other observation as one vector (FlattenObservation: Box raveled, Discrete one-hot, Dict and
+    Tuple entries in a row). Atari (ALE/…-v5) as CleanRL plays it: no sticky actions, no-op starts, 4 frames a step
+    max-pooled, 84×84 grey, 4 stacked, info["life_lost"] (see collect_rollout); MinAtar as gymnax's PPO baselines
+    played it: no sticky actions, 1,000 steps an episode (Freeway: its own 2,500)."""
+    family = env_family(env_id)
+    if family == "atari":
+        kwargs = dict(frameskip=1, repeat_action_probability=0.0, max_episode_steps=108_000, **kwargs)  # 108,000 frames
+    elif family == "minatar":
+        kwargs = dict(sticky_action_prob=0.0, max_episode_steps=2_500 if "Freeway" in env_id else 1_000, **kwargs)
     try:
         env = gym.make(env_id, **kwargs)
+        if family == "atari":  # AtariPreprocessing needs OpenCV: a missing one is reported below
+            env = LifeLoss(gym.wrappers.FrameStackObservation(gym.wrappers.AtariPreprocessing(env, noop_max=30), 4))
     except Exception as e:
         why, known = (str(e) or type(e).__name__).splitlines()[0], isinstance(e, gym.error.Error | ImportError)
         hint = " (here: pip install -r requirements-mujoco.txt)" if known and "mujoco" in why.lower() else ""
+        hint = f" (pip install -r requirements-{family}.txt)" if known and family in ("atari", "minatar") else hint
         gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if not known and "MUJOCO_GL" in os.environ else ""
         raise ValueError(f"cannot make env {env_id!r}{gl}: {why}{hint}") from None
     check_spaces(space := env.observation_space, env.action_space)
-    return env if isinstance(space, gym.spaces.Box) and len(space.shape) == 1 else gym.wrappers.FlattenObservation(env)
+    return (
+        env
+        if isinstance(space, gym.spaces.Box) and len(space.shape) in (1, 3)
+        else gym.wrappers.FlattenObservation(env)
+    )
+
+
+class LifeLoss(gym.Wrapper):
+    """Adds info["life_lost"]: the step cost a life and the game goes on (from ALE's info["lives"])."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.lives = info["lives"]
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info["life_lost"], self.lives = info["lives"] < self.lives, info["lives"]
+        return obs, reward, terminated, truncated, info
 
 
 def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
@@ -830,14 +927,16 @@ def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
     return gym.vector.SyncVectorEnv(envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
-def check_spaces(obs_space: gym.Space, act_space: gym.Space | None = None) -> None:
-    """ValueError for image observations (a 3-D uint8 Box), observations of no fixed size (Text, Sequence …, checked on
-    the space), also inside a Dict or Tuple, and actions other than Discrete, MultiDiscrete, MultiBinary, a 1-D Box."""
+def check_spaces(obs_space: gym.Space, act_space: gym.Space | None = None, inside: bool = False) -> None:
+    """ValueError for an image (a 3-D Box) inside a Dict or Tuple, observations of no fixed size (Text, Sequence …,
+    checked on the space), also nested, and actions other than Discrete, MultiDiscrete, MultiBinary or a 1-D Box."""
     if isinstance(obs_space, gym.spaces.Dict | gym.spaces.Tuple):
         for sub in obs_space.values() if isinstance(obs_space, gym.spaces.Dict) else obs_space:
-            check_spaces(sub)
-    elif isinstance(obs_space, gym.spaces.Box) and obs_space.dtype == np.uint8 and len(obs_space.shape) == 3:
-        raise ValueError(f"unsupported observation space {obs_space}: images need a CNN, these files use MLPs")
+            check_spaces(sub, inside=True)
+    elif isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 3 and inside:
+        raise ValueError(
+            f"unsupported observation space {obs_space}: an image inside a Dict or Tuple (the CNN takes it alone)"
+        )
     elif not isinstance(obs_space, gym.spaces.Box | CATEGORICAL):
         raise ValueError(f"unsupported observation space {obs_space}: {type(obs_space).__name__} has no fixed size")
     flat_box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
@@ -848,13 +947,26 @@ def check_spaces(obs_space: gym.Space, act_space: gym.Space | None = None) -> No
 def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
     """Policy sample → env action: a Box action clipped to its bounds, else the heads' indices in the space's shape and
     dtype (a Discrete's one head dropped), shifted by its `start` (Discrete, MultiDiscrete)."""
+    action = action.cpu().numpy()
     if isinstance(space, gym.spaces.Box):
-        return np.clip(action.numpy(), space.low, space.high)
-    return action.numpy().reshape((*action.shape[:-1], *space.shape)).astype(space.dtype) + getattr(space, "start", 0)
+        return np.clip(action, space.low, space.high)
+    return action.reshape((*action.shape[:-1], *space.shape)).astype(space.dtype) + getattr(space, "start", 0)
 
 
 def env_family(env_id: str) -> str | None:
-    """The gymnasium package an env is registered from (mujoco, box2d, classic_control …); None for any other."""
+    """The package an env is registered from: gymnasium's (mujoco, box2d, classic_control …), atari (ale-py) or
+    minatar, whose ids exist once the package is imported (MinAtar: and registered); None for any other."""
+    for prefix, (package, family) in EXTRAS.items():
+        if env_id.startswith(prefix):
+            try:
+                module = importlib.import_module(package)
+            except ImportError:
+                raise ValueError(
+                    f"{env_id} needs {package.split('.')[0]}: pip install -r requirements-{family}.txt"
+                ) from None
+            if family == "minatar" and env_id not in gym.registry:
+                module.register_envs()
+            return family
     entry = str(getattr(gym.registry.get(env_id), "entry_point", ""))  # an unknown id: make_env reports it
     return entry.split(".")[2] if entry.startswith("gymnasium.envs.") else None
 
@@ -910,6 +1022,8 @@ def check_args(args) -> None:
         raise ValueError(f"total_timesteps {args.total_timesteps} is smaller than one batch ({batch})")
     if args.run.eval_only and not args.run.checkpoint:
         raise ValueError("--eval-only needs --checkpoint")
+    if not {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}.get(args.run.device, True):
+        raise ValueError(f"--device {args.run.device}: torch sees no such device here (try --device cpu)")
     if args.run.resume and (args.run.checkpoint or args.run.eval_only):
         raise ValueError("--resume continues a run: it takes no --checkpoint or --eval-only")
     for field_ in (*fields(args), *fields(args.run)):  # tyro checks a Literal flag's value; this checks Args built here

@@ -6,13 +6,18 @@ import os
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conftest import ROOT, load, short_flags
 
 
 def names(path: str) -> set[str]:
     with open(os.path.join(ROOT, path)) as f:
-        return {Requirement(line).name for line in map(str.strip, f) if line and not line.startswith(("#", "-r"))}
+        return {
+            canonicalize_name(Requirement(line).name)
+            for line in map(str.strip, f)
+            if line and not line.startswith(("#", "-r"))
+        }
 
 
 def extra_packages(extra: str) -> set[str]:
@@ -22,11 +27,11 @@ def extra_packages(extra: str) -> set[str]:
     wanted = set()
     for r in map(Requirement, requires("gymnasium")):
         if r.marker and "extra" in str(r.marker) and r.marker.evaluate({"extra": extra}):
-            wanted.add(r.name)
+            wanted.add(canonicalize_name(r.name))
     return wanted
 
 
-@pytest.mark.parametrize("extra", ["mujoco", "box2d"])
+@pytest.mark.parametrize("extra", ["mujoco", "box2d", "atari"])
 def test_each_requirement_file_covers_its_gymnasium_extra(extra):
     wanted = extra_packages(extra)
     assert wanted and wanted <= names(f"requirements-{extra}.txt"), wanted - names(f"requirements-{extra}.txt")
