@@ -127,9 +127,16 @@ def test_summary_follows_the_contract(algo, in_tmp):
 # ---------------------------------------------------------------------------------------------
 # Spaces: Discrete with a start, unbounded Box, and the unsupported ones
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "env", ["Test/DiscreteStart-v0", "Test/UnboundedBox-v0", "Test/DictObs-v0", "Test/MultiDiscreteAct-v0", "Test/ImageObs-v0"]
-)
+SUPPORTED = [
+    "Test/DiscreteStart-v0",
+    "Test/UnboundedBox-v0",
+    "Test/DictObs-v0",
+    "Test/MultiDiscreteAct-v0",
+    "Test/ImageObs-v0",
+]
+
+
+@pytest.mark.parametrize("env", SUPPORTED)
 def test_unusual_but_supported_spaces_run(algo, env, in_tmp):
     s = load(algo).train(short_args(algo, env=env))  # the test env asserts every action is in its space
     assert s["global_step"] == 256 and s["eval_mean_return"] == 20.0
