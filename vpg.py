@@ -214,11 +214,7 @@ def train(args: Args) -> dict:
     run.load(dict(modules, pi_optimizer=pi_optimizer, vf_optimizer=vf_optimizer))
     run.open_outputs()  # the run folder, progress.csv, wandb
     box = isinstance(act_space, gym.spaces.Box)  # bound_penalty is for Box actions only
-    bounds = (
-        (torch.as_tensor(act_space.low, device=run.device), torch.as_tensor(act_space.high, device=run.device))
-        if box
-        else None
-    )
+    bounds = [torch.as_tensor(b, device=run.device) for b in (act_space.low, act_space.high)] if box else None
     obs_raw, _ = envs.reset(seed=run.env_seeds())
     for iteration, lr_frac in run.iterations(args.total_timesteps // run.batch_steps):
         pi_optimizer.param_groups[0]["lr"] = lr = args.learning_rate * lr_frac
@@ -247,20 +243,14 @@ def train(args: Args) -> dict:
 MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
 MUJOCO.update(save_every=100_000)
 MUJOCO.update(num_envs=16, num_steps=8, num_minibatches=1, learning_rate=7e-4)
-SMALL_BATCHES = dict(num_envs=32, num_steps=4, num_minibatches=1)  # many small batches: many policy steps
+SMALL_BATCHES = dict(num_envs=32, num_steps=4, num_minibatches=1)  # many policy steps (toy text: Blackjack learns)
 BOX2D = dict(total_timesteps=1_000_000, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)  # γ, λ: long horizons
 BOX2D.update(eval_every=50_000, save_every=100_000)
 ATARI = dict(total_timesteps=10_000_000, num_envs=8, num_steps=128, learning_rate=2.5e-4, vf_learning_rate=2.5e-4)
 ATARI.update(hidden_sizes=(), clip_reward=True, eval_every=500_000, save_every=500_000)
 MINATAR = dict(total_timesteps=10_000_000, num_envs=64, num_steps=32, gamma=0.999, learning_rate=1e-3, ent_coef=0.01)
 MINATAR.update(hidden_sizes=(), eval_every=1_000_000, save_every=1_000_000, eval_episodes=100)
-FAMILY_DEFAULTS = {
-    "mujoco": MUJOCO,
-    "box2d": BOX2D,
-    "toy_text": SMALL_BATCHES,
-    "atari": ATARI,
-    "minatar": MINATAR,
-}  # toy-text: Blackjack learns with them
+FAMILY_DEFAULTS = {"mujoco": MUJOCO, "box2d": BOX2D, "toy_text": SMALL_BATCHES, "atari": ATARI, "minatar": MINATAR}
 ENV_DEFAULTS = {  # where an env needs more than its family's preset (docs/benchmarks.md)
     "CartPole-v1": dict(total_timesteps=200_000),
     "Pendulum-v1": dict(total_timesteps=300_000, gamma=0.9, **SMALL_BATCHES),
@@ -300,9 +290,8 @@ class Encoder(nn.Module):
         if self.image:
             self.channels_last = obs_shape[0] > obs_shape[-1]
             c, h, w = (obs_shape[2], *obs_shape[:2]) if self.channels_last else obs_shape
-            convs, self.out_dim = (
-                ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512) if min(h, w) >= 36 else ([(16, 3, 1)], 128)
-            )
+            nature = min(h, w) >= 36
+            convs, self.out_dim = ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512) if nature else ([(16, 3, 1)], 128)
             layers, c_in = [], c
             for c_out, kernel, stride in convs:
                 layers += [nn.Conv2d(c_in, c_out, kernel, stride), nn.ReLU()]
@@ -768,11 +757,10 @@ EXTRAS = {"ALE/": ("ale_py", "atari"), "MinAtar/": ("minatar.gym", "minatar")}  
 
 
 def make_env(env_id: str, **kwargs) -> gym.Env:
-    """gym.make, any failure (unknown id, missing package, simulator that cannot start) as one line; check_spaces;
-    an image as it is, any other observation as one vector (FlattenObservation: Box raveled, Discrete one-hot, Dict and
-    Tuple entries in a row). Atari (ALE/…-v5) as CleanRL plays it: no sticky actions, no-op starts, 4 frames a step
-    max-pooled, 84×84 grey, 4 stacked, info["life_lost"] (see collect_rollout); MinAtar as gymnax's PPO baselines
-    played it: no sticky actions, 1,000 steps an episode (Freeway: its own 2,500)."""
+    """gym.make, any failure as one line; check_spaces; an image as it is, any other observation as one vector
+    (FlattenObservation). Atari (ALE/…) as CleanRL plays it: no sticky actions, no-op starts, 4 frames a step (the
+    last 2 max-pooled), 84×84 grey, 4 stacked, info["life_lost"]; MinAtar as gymnax's PPO: no sticky actions, 1,000
+    steps an episode (Freeway: its own 2,500)."""
     family = env_family(env_id)
     if family == "atari":
         kwargs = dict(frameskip=1, repeat_action_probability=0.0, max_episode_steps=108_000, **kwargs)  # 108,000 frames
@@ -789,11 +777,8 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
         gl = f" with MUJOCO_GL={os.environ['MUJOCO_GL']}" if not known and "MUJOCO_GL" in os.environ else ""
         raise ValueError(f"cannot make env {env_id!r}{gl}: {why}{hint}") from None
     check_spaces(space := env.observation_space, env.action_space)
-    return (
-        env
-        if isinstance(space, gym.spaces.Box) and len(space.shape) in (1, 3)
-        else gym.wrappers.FlattenObservation(env)
-    )
+    flat_or_image = isinstance(space, gym.spaces.Box) and len(space.shape) in (1, 3)
+    return env if flat_or_image else gym.wrappers.FlattenObservation(env)
 
 
 class LifeLoss(gym.Wrapper):
@@ -823,9 +808,7 @@ def check_spaces(obs_space: gym.Space, act_space: gym.Space | None = None, insid
         for sub in obs_space.values() if isinstance(obs_space, gym.spaces.Dict) else obs_space:
             check_spaces(sub, inside=True)
     elif isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 3 and inside:
-        raise ValueError(
-            f"unsupported observation space {obs_space}: an image inside a Dict or Tuple (the CNN takes it alone)"
-        )
+        raise ValueError(f"unsupported observation space {obs_space}: an image inside a Dict or Tuple")
     elif not isinstance(obs_space, gym.spaces.Box | CATEGORICAL):
         raise ValueError(f"unsupported observation space {obs_space}: {type(obs_space).__name__} has no fixed size")
     flat_box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
@@ -843,16 +826,14 @@ def to_env_action(action: torch.Tensor, space: gym.Space) -> np.ndarray:
 
 
 def env_family(env_id: str) -> str | None:
-    """The package an env is registered from: gymnasium's (mujoco, box2d, classic_control …), atari (ale-py) or
-    minatar, whose ids exist once the package is imported (MinAtar: and registered); None for any other."""
+    """The package an env comes from: gymnasium's (mujoco, box2d, classic_control …), atari (ale-py) or minatar, whose
+    ids exist once the package is imported (MinAtar: and registered); None for any other."""
     for prefix, (package, family) in EXTRAS.items():
         if env_id.startswith(prefix):
             try:
                 module = importlib.import_module(package)
             except ImportError:
-                raise ValueError(
-                    f"{env_id} needs {package.split('.')[0]}: pip install -r requirements-{family}.txt"
-                ) from None
+                raise ValueError(f"{env_id} needs {package}: pip install -r requirements-{family}.txt") from None
             if family == "minatar" and env_id not in gym.registry:
                 module.register_envs()
             return family
