@@ -39,3 +39,15 @@ def test_toy_text_reaches_its_target(algo, env, in_tmp):
     budget, episodes = str(TOY_BUDGET[env][algo]), str(TOY_TEXT_EPISODES[env])
     summary = m.train(m.parse_args(["--env", env, "--total-timesteps", budget, "--eval-episodes", episodes]))
     assert summary["eval_mean_return"] >= TOY_TEXT_TARGETS[env], (algo, env, summary["eval_mean_return"])
+
+
+def test_ppo_clip_learns_minatar_breakout_from_pixels(in_tmp):
+    """ppo_clip's MinAtar preset (64 envs × 128 steps, the small CNN) on Breakout-v1: the mean of the last 50 training
+    episodes reaches 2 within 15 iterations (122,880 steps; random play scores about 0.3, and seed 1 measured 4.75 over
+    its last 20 there)."""
+    m = load("ppo_clip")
+    summary = m.train(
+        m.parse_args(["--env", "MinAtar/Breakout-v1", "--total-timesteps", "122880", "--eval-episodes", "10"])
+    )
+    last = [episode[2] for episode in summary["curve"][-50:]]
+    assert len(last) == 50 and sum(last) / 50 >= 2, sum(last) / len(last)

@@ -20,7 +20,9 @@ SHARED = ["compute_gae", "collect_rollout"]
 # Defined above the banner only by the files that need them, identical wherever they are.
 SHARED_WHERE_PRESENT = ["kl_divergence", "update_beta"]
 # Lines above the banner (ruff-formatted), and the line by which the policy loss (trpo: the natural step) is written.
+# The layout's budgets, plus the 15 lines a file was given for image observations (its Args, rollout and presets).
 BUDGET = {"ppo_clip": 240, "vpg": 250, "ppo_penalty": 260, "trpo": 320, "dppo": 400}
+PIXELS = 15
 FIRST_LOSS = {
     "ppo_clip": ("def clipped_surrogate", 130),
     "vpg": ("def policy_gradient_loss", 160),
@@ -104,7 +106,7 @@ def test_the_algorithm_is_read_first_and_in_short_pieces(algo):
     function of the file over 60 lines."""
     text = above(algo)
     n = text.rstrip("\n").count("\n") + 1
-    assert n <= BUDGET[algo], f"{algo}.py has {n} lines above the banner, budget {BUDGET[algo]}"
+    assert n <= BUDGET[algo] + PIXELS, f"{algo}.py has {n} lines above the banner, budget {BUDGET[algo]} + {PIXELS}"
     name, by = FIRST_LOSS[algo]
     line = text[: text.index(name)].count("\n") + 1
     assert line <= by, f"{algo}.py writes {name} at line {line}, after line {by}"
