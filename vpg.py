@@ -296,9 +296,8 @@ class Encoder(nn.Module):
             for c_out, kernel, stride in convs:
                 layers += [nn.Conv2d(c_in, c_out, kernel, stride), nn.ReLU()]
                 c_in = c_out
-            layers.append(nn.Flatten())
-            n = nn.Sequential(*layers)(torch.zeros(1, c, h, w)).shape[1]
-            self.net = nn.Sequential(*layers, nn.Linear(n, self.out_dim), nn.ReLU())
+            n = nn.Sequential(*layers, nn.Flatten())(torch.zeros(1, c, h, w)).shape[1]
+            self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(n, self.out_dim), nn.ReLU())
             for layer in (m for m in self.net if isinstance(m, nn.Conv2d | nn.Linear)):  # orthogonal, gain √2
                 nn.init.orthogonal_(layer.weight, np.sqrt(2))
                 nn.init.zeros_(layer.bias)
