@@ -15,7 +15,7 @@ every rank's parameters and Adam moments by their means over ranks (model averag
 starts from the same bits on every rank. The mean of W ranks' Adam steps is shorter than one rank's wherever their
 noisy directions disagree, so with `--scale-lr` (default) each rank steps with W·learning_rate under `--sync epoch`:
 the linear scaling rule of Goyal et al., 2017 (arXiv:1706.02677); where the ranks agree, the step overshoots and the
-hinge above pushes back (README: "dppo: what a second rank buys"). With `--sync step` the
+hinge above pushes back (docs/distributed.md: "dppo: what a second rank buys"). With `--sync step` the
 gradients are averaged before every optimiser step instead (one all-reduce per minibatch, num_minibatches times as
 many): the update is then exactly the one a single process would make on the union of the ranks' minibatches
 (with ξ = 0: the hinge is non-linear in each rank's own minibatch KL, so its gradients do not average out). One
@@ -364,8 +364,8 @@ def train(args: Args) -> dict | None:
 # ---- Presets: Args < the env's family (its gymnasium package) < the env's own entry < explicit flags ----
 MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
 MUJOCO.update(save_every=100_000, kl_target=0.03, num_minibatches=16, kl_early_stop=0.12)  # the stop: 4·d_targ
-MUJOCO.update(sync="step")  # gradients averaged every step, as in the paper (README: epoch sync lost on Hopper)
-TOY_TEXT = dict(learning_rate=1e-3, norm_reward=True)  # ppo_penalty's toy-text preset (README)
+MUJOCO.update(sync="step")  # gradients averaged every step, as in the paper (held Hopper)
+TOY_TEXT = dict(learning_rate=1e-3, norm_reward=True)  # ppo_penalty's toy-text preset
 ATARI = dict(total_timesteps=10_000_000, num_envs=4, num_steps=128, num_minibatches=4, update_epochs=4, ent_coef=0.01)
 ATARI.update(learning_rate=2.5e-4, hidden_sizes=(), clip_reward=True, eval_every=500_000, save_every=500_000)
 ATARI.update(sync="step")  # ppo_clip's batch split over 2 ranks, gradients averaged at every step
@@ -376,7 +376,7 @@ FAMILY_DEFAULTS = {"mujoco": MUJOCO, "toy_text": TOY_TEXT, "atari": ATARI, "mina
 ENV_DEFAULTS = {
     "CartPole-v1": dict(total_timesteps=100_000, learning_rate=1e-3, kl_target=0.02),
     "Pendulum-v1": dict(total_timesteps=200_000, learning_rate=1e-3, gamma=0.9, kl_target=0.02),
-    "Taxi-v4": dict(total_timesteps=500_000),  # as ppo_penalty (README)
+    "Taxi-v4": dict(total_timesteps=500_000),  # as ppo_penalty
 }
 
 
@@ -1060,7 +1060,7 @@ def checksum(modules: dict) -> str:
 
 @dataclass
 class DistributedRunArgs(RunArgs):
-    run_name: str | None = None  # the run's folder under runs/ (default: see README); torchrun restarts resume into it
+    run_name: str | None = None  # the run's folder under runs/ (default: docs/distributed.md); torchrun restarts resume into it
     summary_json: str | None = None  # rank 0 also writes the summary (what train returns) as JSON to this path
 
 
@@ -1196,6 +1196,6 @@ if __name__ == "__main__":
         rank = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         print(f"error: {rank}{e}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:  # a second Ctrl-C: the first one stops every rank after the same iteration
-        print("interrupted twice: stopped without evaluation", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C (the first stops every rank after the iteration), or one outside training
+        print("interrupted: stopped at once, without evaluation or saving", file=sys.stderr)
         sys.exit(130)

@@ -1,6 +1,6 @@
 """Print the Markdown table of every algorithm file's default hyper-parameters per env.
 
-    python benchmarks/hparams.py            # the table README.md shows (a test keeps the two equal)
+    python benchmarks/hparams.py            # the table docs/benchmarks.md shows (a test keeps the two equal)
 
 Columns: CartPole-v1, Pendulum-v1, every other env the file has an entry for (its ENV_DEFAULTS), then one column per
 family preset the file has (FAMILY_DEFAULTS), shown on an env of that family with no entry of its own. Values are
@@ -22,6 +22,8 @@ FAMILIES = {
     "mujoco": ("MuJoCo", "HalfCheetah-v5"),
     "box2d": ("Box2D", "LunarLander-v3"),
     "toy_text": ("toy-text", "FrozenLake-v1"),
+    "atari": ("Atari", "ALE/Breakout-v5"),
+    "minatar": ("MinAtar", "MinAtar/Asterix-v1"),
 }
 
 NOT_HYPER = {

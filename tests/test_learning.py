@@ -23,7 +23,7 @@ def test_default_flags_learn_the_task(algo, env, in_tmp):
     )
 
 
-# gymnasium's toy-text envs (issue 17): each file's toy-text preset (README), a step budget of its own here, the
+# gymnasium's toy-text envs (issue 17): each file's toy-text preset (docs/benchmarks.md), a step budget of its own here, the
 # suite's evaluation episodes. The budgets are the least that reached the target on seed 1 where a smaller one fell
 # short: FrozenLake-v1 at 40,960 trpo 0.204 (and ppo_clip, ppo_penalty, dppo 0.204, 0.105, 0.358 before their
 # preset); vpg (its whole 200 k) FrozenLake-v1 0.053 at 122,880, Blackjack-v1 −0.179 at 81,920.
