@@ -1060,7 +1060,7 @@ def checksum(modules: dict) -> str:
 
 @dataclass
 class DistributedRunArgs(RunArgs):
-    run_name: str | None = None  # the run's folder under runs/ (default: docs/distributed.md); torchrun restarts resume into it
+    run_name: str | None = None  # the run's folder in runs/ (default: docs/distributed.md); torchrun restarts resume it
     summary_json: str | None = None  # rank 0 also writes the summary (what train returns) as JSON to this path
 
 
@@ -1196,6 +1196,6 @@ if __name__ == "__main__":
         rank = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         print(f"error: {rank}{e}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:  # a second Ctrl-C (the first stops every rank after the iteration), or one outside training
+    except KeyboardInterrupt:  # a second Ctrl-C (the first stops every rank after the iteration), or one before it
         print("interrupted: stopped at once, without evaluation or saving", file=sys.stderr)
         sys.exit(130)
