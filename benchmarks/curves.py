@@ -62,6 +62,14 @@ def time_to_threshold(curve, threshold: float | None, window: int = WINDOW) -> t
     return float(p["step"][hit[0]]), float(p["seconds"][hit[0]])
 
 
+def last_episodes_mean(curve, n: int) -> float:
+    """The mean return of the last `n` finished episodes of a full curve (all of them if fewer); NaN without an
+    episode, or for a slim curve, which keeps rolling means of WINDOW, not the returns."""
+    if isinstance(curve, dict) or not curve:
+        return math.nan
+    return float(np.mean([episode[2] for episode in curve[-n:]]))
+
+
 GRID_POINTS = 200  # points of a plotted training curve (curves_on_grid); slim_curves keeps what these read
 COLUMN = {"steps": "step", "seconds": "seconds"}  # x of a training-curve plot -> the points' array
 
@@ -165,11 +173,15 @@ def plot(series: dict[str, list], env: str, x: str, path: Path, threshold=None, 
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best")
-    fig.tight_layout()
-    # 256 colours (the lines, their bands and the anti-aliasing between them need no more) make the PNG about a
-    # third of matplotlib's RGBA one; same size and resolution
+    save_png(fig, path)
+
+
+def save_png(fig, path: Path) -> None:
+    """A matplotlib Figure as a 256-colour PNG: the lines, their bands and the anti-aliasing between them need no
+    more, and the file is about a third of matplotlib's RGBA one (same size and resolution)."""
     from PIL import Image  # a dependency of matplotlib
 
+    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     with Image.open(buf) as image:

@@ -1,4 +1,5 @@
-"""Benchmark the algorithm files of this repository: one pipeline, four suites (classic, MuJoCo, Box2D, toy-text).
+"""Benchmark the algorithm files of this repository: one pipeline, six suites (classic, MuJoCo, Box2D, toy-text,
+MinAtar, Atari).
 
     python benchmarks/run.py                # every algo file × CartPole-v1, Pendulum-v1 × seeds 1 2 3
     python benchmarks/run.py --algos ppo_clip --envs CartPole-v1 --seeds 1 --workers 1
@@ -11,6 +12,14 @@
                                             # (pip install -r requirements-box2d.txt first)
     python benchmarks/run.py --mujoco --envs Walker2d-v5   # one env: the file keeps the runs of the others
     python benchmarks/run.py --toy-text     # all five × FrozenLake-v1, Taxi-v4, Blackjack-v1, CliffWalking-v1
+    python benchmarks/run.py --minatar      # all five × MinAtar Breakout, SpaceInvaders, Asterix, Freeway (vpg, trpo:
+                                            # Breakout only) × seeds 1 2 3, 10 M steps a run
+                                            # (pip install -r requirements-minatar.txt first)
+    python benchmarks/run.py --minatar --algos ppo_clip --envs MinAtar/Asterix-v1 --seeds 2 --workers 1
+                                            # one run; start another beside it: both land in results_minatar.*
+    python benchmarks/run.py --atari        # ppo_clip × ALE/Pong-v5, ALE/Breakout-v5, ALE/BeamRider-v5 × seeds
+                                            # 1 2 3, 10 M agent steps a run: for a GPU machine (the files' --device
+                                            # auto takes a GPU for images) (pip install -r requirements-atari.txt)
 
 A run is a fresh process (one torch thread; `--workers` at once) in a temporary folder, its output captured, doing
 exactly `train(parse_args(["--env", E, "--seed", S]))` with one of vpg, trpo, ppo_penalty, ppo_clip, dppo found in
@@ -21,8 +30,11 @@ under torchrun.
 Pass: a cell (algo × env) passes when no seed crashed and, classic and toy-text suites, every seed's deterministic
 evaluation summary["eval_mean_return"] ≥ THRESHOLDS[env] / TOY_TEXT_TARGETS[env]; MuJoCo and Box2D suites, the MEAN
 over seeds of these final evaluations ≥ the suite's TARGETS[(algo, env)], for ppo_penalty without one
-PPO_PENALTY_RELATIVE × the larger of ppo_clip's mean and target on the same env. Exit code 1 when a gated cell (ours,
-with a target) fails without a mark in the suite's known shortfalls (a marked one still shows failing), 2 on bad flags.
+PPO_PENALTY_RELATIVE × the larger of ppo_clip's mean and target on the same env; MinAtar suite, the same mean ≥
+MINATAR_TARGETS[env] for ppo_clip, the other files reported against that target (✓ at or above it, "report" below,
+never a failure); Atari suite, the mean over seeds of each run's mean return over its last TRAIN_TAIL training
+episodes (CleanRL's statistic) ≥ ATARI_TARGETS[env]. Exit code 1 when a gated cell (ours, with a target) fails without
+a mark in the suite's known shortfalls (a marked one still shows failing), 2 on bad flags.
 
 Definitions. Time / steps to threshold: seconds since train() began / global_step at the first finished training
 episode where the mean of the last 20 reaches the threshold (∞: never); cells show medians over seeds, as for SPS
@@ -34,11 +46,13 @@ periodic evaluations on the union of the seeds' evaluation steps; line: mean ove
 `python -c "import MODULE"` in a fresh process, median of 3.
 
 Writes to benchmarks/results/ results.json.gz (every run: summary, resolved Args, commit; versions, CPU), results.md,
-curve_<env>_steps.png, curve_<env>_seconds.png; with --mujoco / --box2d results_mujoco.* / results_box2d.* and
-curve_<env>_evals.png too; with --toy-text results_toy_text.* and curve_<env>_steps.png only. A suite's file keeps the
-runs of an existing one that this invocation did not repeat (same algo, env, seed): a suite of hours can be run and
-committed env by env, each run saying its commit. Each run is also appended to <stem>.partial.jsonl as it ends, so the
-next invocation keeps what a killed one finished.
+curve_<env>_steps.png, curve_<env>_seconds.png; with --mujoco / --box2d / --minatar / --atari results_mujoco.* /
+results_box2d.* / results_minatar.* / results_atari.* and curve_<env>_evals.png too; with --toy-text
+results_toy_text.* and curve_<env>_steps.png only (a "/" of an env id becomes "-" in a file name). A suite's file
+keeps the runs of an existing one that this invocation did not repeat (same algo, env, seed): a suite of hours can be
+run and committed env by env, each run saying its commit. Each run is also appended to <stem>.partial.jsonl as it
+ends, so the next invocation keeps what a killed one finished. Invocations that write the same suite at the same time
+(say two single runs side by side) take turns on the results folder (a lock on it), so none loses another's runs.
 
 The results stay small enough to commit (all of benchmarks/results/ under 5 MB, where per-episode curves took 46):
 <stem>.json.gz is gzip-compressed JSON (`zcat results.json.gz`, read_results), and in it each run's summary["curve"]
@@ -52,6 +66,7 @@ their RL-Zoo settings, benchmarks/curves.py time to threshold and the plots.
 """
 
 import argparse
+import contextlib
 import gzip
 import importlib
 import json
@@ -76,13 +91,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/run.py` too (then only benchmarks/ is on the path)
 
-from benchmarks.curves import plot, slim_curves, time_to_threshold  # noqa: E402
+from benchmarks.curves import last_episodes_mean, plot, slim_curves, time_to_threshold  # noqa: E402
 from benchmarks.peers import PEER_HYPERPARAMS, PEER_OF, PEERS, train_peer  # noqa: E402
 from benchmarks.suites import (  # noqa: E402
     ALGOS,
+    ATARI,
     BOX2D,
     CLASSIC,
     KNOWN_SHORTFALLS,  # noqa: F401  (re-exported: tests/test_learning.py imports it from here)
+    MINATAR,
     MUJOCO,
     THRESHOLDS,
     TOY_TEXT,
@@ -108,8 +125,10 @@ def _mean_std(xs) -> tuple[float, float]:
     return (float(np.mean(ok)), float(np.std(ok))) if ok else (math.nan, math.nan)
 
 
-def cell_stats(rs: list[dict]) -> dict:
-    """Every statistic of one cell from its runs (sorted by seed); a suite's table shows some of them."""
+def cell_stats(rs: list[dict], tail: int = 0) -> dict:
+    """Every statistic of one cell from its runs (sorted by seed); a suite's table shows some of them. `tail` > 0:
+    also each run's mean return over its last `tail` training episodes (kept in the run as train_tail_mean, computed
+    from a full curve where the run has none yet) and their mean and std."""
     summaries = [r.get("summary") or {} for r in rs]
     evals, best = [[s.get(k, math.nan) for s in summaries] for k in ("eval_mean_return", "best_eval_mean_return")]
     (mean, std), (best_mean, best_std) = _mean_std(evals), _mean_std(best)
@@ -121,6 +140,13 @@ def cell_stats(rs: list[dict]) -> dict:
     c.update(steps_to_threshold=_median([t[0] for t in ttt]), seconds_to_threshold=_median([t[1] for t in ttt]))
     c.update(sps=_median([s["sps"] for s in summaries if s]), wall_s=_median([s["wall_s"] for s in summaries if s]))
     c["process_s"] = _median([r["process_s"] for r in rs if r["summary"] and r.get("process_s") is not None])
+    if tail:
+        tails = [
+            r["train_tail_mean"] if "train_tail_mean" in r else last_episodes_mean(s.get("curve"), tail)
+            for r, s in zip(rs, summaries, strict=True)
+        ]
+        tails = [math.nan if t is None else t for t in tails]  # None: NaN in a results file
+        c["tail_means"], (c["tail_mean"], c["tail_std"]) = tails, _mean_std(tails)
     for arg in ("eval_episodes", "eval_every"):  # the runs' evaluation settings, for the definitions
         flat = [{**(r.get("args") or {}), **(r.get("args") or {}).get("run", {})} for r in rs]  # Args.run's flags
         c[arg] = sorted({a[arg] for a in flat if a.get(arg) is not None})
@@ -135,14 +161,15 @@ def aggregate(runs: list[dict], suite: Suite, shortfalls: dict | None = None) ->
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in sorted(runs, key=lambda r: r["seed"]):
         groups.setdefault((r["algo"], r["env"]), []).append(r)
-    cells = {key: cell_stats(rs) for key, rs in groups.items()}
+    cells = {key: cell_stats(rs, suite.tail) for key, rs in groups.items()}
     for (algo, env), c in cells.items():
         peer = cells.get((PEER_OF.get(algo), env))
         ours, theirs = c["seconds_to_threshold"], peer["seconds_to_threshold"] if peer else math.nan
         c["peer_time_ratio"] = ours / theirs if math.isfinite(ours) and math.isfinite(theirs) else math.nan
         c.update(suite.target(c, cells), known_shortfall=shortfalls.get((algo, env)))
-        c["counts"] = c["kind"] != "peer" and c["target"] is not None  # gated: ours, with a target
         c["passed"] = c["target"] is not None and not c["errors"] and suite.passes(c)
+        # gated: ours, with a target; a cell the suite only reports (c["gated"] False) once it reaches its target
+        c["counts"] = c["kind"] != "peer" and c["target"] is not None and (c.get("gated", True) or c["passed"])
         c["status"] = status(c, suite.target_word)
     order = {a: i for i, a in enumerate(ALGOS + PEERS)}
     return sorted(cells.values(), key=lambda c: (c["env"], order.get(c["algo"], 99), c["algo"]))
@@ -151,6 +178,9 @@ def aggregate(runs: list[dict], suite: Suite, shortfalls: dict | None = None) ->
 def status(c: dict, word: str) -> str:
     if c["target"] is None:
         text = f"no {word}"
+    elif not c.get("gated", True):  # reported against the target: ✓ at or above it, never a failure
+        missing = f" (no seed {', '.join(map(str, c['missing_seeds']))})" if c.get("missing_seeds") else ""
+        text = "✓" if c["passed"] else f"report{missing}"
     elif c["passed"]:
         text = "pass" + (" (marked known shortfall: remove the mark?)" if c["known_shortfall"] else "")
     elif c["counts"] and c.get("missing_seeds"):
@@ -211,7 +241,7 @@ def execute(kind: str, name: str, env: str, seed: int, root: str = str(ROOT), ep
     seconds of the whole run (import, env creation, training, periodic and final evaluations; until a crash).
     `episodes`: our run's --eval-episodes (None: the file's default)."""
     t0 = time.perf_counter()
-    tmp = tempfile.mkdtemp(prefix=f"bench_{name}_{env}_{seed}_")
+    tmp = tempfile.mkdtemp(prefix=f"bench_{name}_{file_name(env)}_{seed}_")
     log_path = os.path.join(tmp, "stdout.log")  # by its full path: wherever the process happens to be
     os.chdir(tmp)
     rec = dict(kind=kind, algo=name, env=env, seed=seed, args=None, summary=None, error=None)
@@ -280,6 +310,29 @@ def _json_safe(x):
     return json.loads(json.dumps(x), parse_constant=lambda _: None)
 
 
+def file_name(env: str) -> str:
+    """An env id as part of a file name: MinAtar/Breakout-v1 -> MinAtar-Breakout-v1 (as the files' run folders)."""
+    return env.replace("/", "-")
+
+
+@contextlib.contextmanager
+def results_lock(out: Path):
+    """Holds an exclusive lock on the results folder (flock on the folder itself: no lock file to leave behind), so
+    that invocations writing the same suite at once take turns; without fcntl (Windows) no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def results_files(out: Path, stem: str) -> tuple[Path, Path]:
     """A suite's results file as report() writes it (<stem>.json.gz) and as it was once written (plain <stem>.json)."""
     return out / f"{stem}.json.gz", out / f"{stem}.json"
@@ -310,10 +363,15 @@ def main(argv=None) -> int:
         which.add_argument(f"--{s.name.lower()}", action="store_true", help=text)
     text = f"the toy-text suite: {TOY_TEXT.algos} × {TOY_TEXT.envs}, every seed judged; writes {TOY_TEXT.stem}.*"
     which.add_argument("--toy-text", action="store_true", help=text)
+    text = f"the MinAtar suite: {MINATAR.algos} × {MINATAR.envs} (vpg, trpo: Breakout only), ppo_clip gated on the "
+    which.add_argument("--minatar", action="store_true", help=f"{text}mean over seeds; writes {MINATAR.stem}.*")
+    text = f"the Atari suite: {ATARI.algos} × {ATARI.envs}, gated on the mean of the last {ATARI.tail} training "
+    which.add_argument("--atari", action="store_true", help=f"{text}episodes, for a GPU; writes {ATARI.stem}.*")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--root", type=Path, default=ROOT, help="folder holding the algorithm files (tests use a fake one)")
     a = p.parse_args(argv)
-    suite = MUJOCO if a.mujoco else BOX2D if a.box2d else TOY_TEXT if a.toy_text else CLASSIC
+    chosen = ((MUJOCO, a.mujoco), (BOX2D, a.box2d), (TOY_TEXT, a.toy_text), (MINATAR, a.minatar), (ATARI, a.atari))
+    suite = next((s for s, on in chosen if on), CLASSIC)
     root = a.root.resolve()
     envs = a.envs or list(suite.envs)
     present = [x for x in discover_algos(root) if x in suite.algos]
@@ -326,6 +384,9 @@ def main(argv=None) -> int:
         p.error(f"{', '.join(outside)} is not part of the {suite.name} suite ({', '.join(suite.algos)})")
     if missing or not algos:
         p.error(f"no algorithm file for {missing or 'any algo'} in {root} (present: {present})")
+    for x in algos:  # a file the suite runs on some envs only (MinAtar: vpg, trpo) needs one of them
+        if not any(suite.runs_on(x, e) for e in envs):
+            p.error(f"{x} runs only on {', '.join(suite.only[x])} in the {suite.name} suite")
     if a.peers and None in (find_spec("stable_baselines3"), find_spec("sb3_contrib")):
         p.error("--peers needs: pip install -r benchmarks/requirements-peers.txt")
     if find_spec("matplotlib") is None:  # before hours of runs, not at the plots after them
@@ -334,7 +395,7 @@ def main(argv=None) -> int:
 
     modules = algos + (["stable_baselines3", "sb3_contrib"] if a.peers else [])
     startup = {"python alone (import sys)": measure_startup("sys"), **{m: measure_startup(m, root) for m in modules}}
-    ours = [("ours", x, e, s) for x in algos for e in envs for s in a.seeds]
+    ours = [("ours", x, e, s) for x in algos for e in envs if suite.runs_on(x, e) for s in a.seeds]
     peers = [("peer", x, e, s) for x in PEERS for e in envs if (x, e) in PEER_HYPERPARAMS for s in a.seeds]
     skipped = [e for e in envs if ("sb3_ppo", e) not in PEER_HYPERPARAMS]
     if a.peers and skipped:
@@ -356,7 +417,7 @@ def main(argv=None) -> int:
                     r = dict(kind=kind, algo=name, env=env, seed=seed, args=None, summary=None, error=None)
                     r["error"] = traceback.format_exc()
                 runs.append(dict(r, commit=commit))
-                with open(partial, "a") as f:
+                with results_lock(a.out), open(partial, "a") as f:  # not while another invocation's report reads it
                     f.write(json.dumps(_json_safe(runs[-1])) + "\n")
                 res = "CRASHED" if r["error"] else f"eval {r['summary']['eval_mean_return']:.1f}"
                 done = f"[{len(runs)}/{len(ours + peers)}] {r['algo']} {r['env']} seed {r['seed']}"
@@ -369,7 +430,13 @@ def main(argv=None) -> int:
 
 def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict) -> int:
     """Writes <stem>.json.gz (with the runs of an existing one that `runs` do not repeat; curves slim), <stem>.md and
-    the curves of each env, prints the verdict; returns the exit code."""
+    the curves of each env, prints the verdict; returns the exit code. Holds the results folder's lock throughout:
+    another invocation of the same suite writes before or after, not in between."""
+    with results_lock(out):
+        return _report(suite, runs, out, startup, meta)
+
+
+def _report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict) -> int:
     key = lambda r: (r["kind"], r["algo"], r["env"], r["seed"])  # noqa: E731
     partial, results, plain = out / f"{suite.stem}.partial.jsonl", *results_files(out, suite.stem)
     earlier = [json.loads(line) for line in partial.read_text().splitlines()] if partial.is_file() else []
@@ -386,6 +453,8 @@ def report(suite: Suite, runs: list[dict], out: Path, startup: dict, meta: dict)
         if r["summary"] and r["env"] in THRESHOLDS:
             steps, secs = time_to_threshold(r["summary"]["curve"], THRESHOLDS[r["env"]])
             r.update(steps_to_threshold=steps, seconds_to_threshold=secs)
+        if suite.tail and r["summary"] and isinstance(r["summary"].get("curve"), list):  # full: not slimmed yet
+            r["train_tail_mean"] = last_episodes_mean(r["summary"]["curve"], suite.tail)
     runs.sort(key=lambda r: (r["env"], r["algo"], r["seed"]))
     slim(runs)  # after every statistic above; the plots below read the slim curves, as a later invocation will
     shortfalls = named(suite.shortfalls)
@@ -428,7 +497,7 @@ def plot_env(suite: Suite, runs: list[dict], cells: list[dict], env: str, out: P
         series = {}
         for r in finished:
             series.setdefault(r["algo"], []).append(r["summary"].get("evals" if x == "evals" else "curve") or [])
-        path = out / f"curve_{env}_{x}.png"
+        path = out / f"curve_{file_name(env)}_{x}.png"
         if x == "evals":  # each algo's target, dashed in its colour
             plot(series, env, x, path, targets={c["algo"]: c["target"] for c in cells if c["env"] == env})
         else:  # the env's threshold, dashed in black

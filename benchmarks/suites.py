@@ -7,13 +7,19 @@ ppo_penalty where it has none PPO_PENALTY_RELATIVE × P, P the larger of ppo_cli
 marked in KNOWN_SHORTFALLS / MUJOCO_KNOWN_SHORTFALLS / BOX2D_KNOWN_SHORTFALLS shows failing without failing the exit
 code. Toy-text (--toy-text: FrozenLake-v1, Taxi-v4, Blackjack-v1, CliffWalking-v1, all five files): every seed's
 final evaluation, over TOY_TEXT_EPISODES[env] episodes, must reach TOY_TEXT_TARGETS[env]; TOY_TEXT_KNOWN_SHORTFALLS
-marks. PUBLISHED: other libraries' numbers, for the reader only. A `Suite` holds each suite's data, pass rule, table
-columns and report sections (CLASSIC, MUJOCO, BOX2D, TOY_TEXT).
+marks. MinAtar (--minatar: Breakout, SpaceInvaders, Asterix, Freeway) is judged on the mean over seeds of the final
+evaluations against MINATAR_TARGETS[env] (gymnax's published PPO), gated for ppo_clip only: ppo_penalty and dppo on
+all four envs, vpg and trpo on Breakout alone, are reported against the same target, a cell at or above it showing ✓
+and one below it "report", never failing the exit code. Atari (--atari: Pong, Breakout, BeamRider; ppo_clip) is
+judged on the mean over seeds of each run's mean return over its last TRAIN_TAIL training episodes, CleanRL's own
+statistic, against ATARI_TARGETS[env]; the final deterministic evaluation is shown beside it. MINATAR_KNOWN_SHORTFALLS
+and ATARI_KNOWN_SHORTFALLS mark. PUBLISHED: other libraries' numbers, for the reader only. A `Suite` holds each
+suite's data, pass rule, table columns and report sections (CLASSIC, MUJOCO, BOX2D, TOY_TEXT, MINATAR, ATARI).
 """
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ALGOS = ("vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo")
 WINDOW = 20  # episodes in the rolling mean of time-to-threshold and of the plotted curves
@@ -94,6 +100,42 @@ PUBLISHED = {
 }
 PUBLISHED.update({("ppo_penalty", e): "— (no published 1 M table)" for e in MUJOCO_ENVS + BOX2D_ENVS})
 
+# ---- MinAtar suite (--minatar): the mean over seeds of the final evaluations; ppo_clip gated, the rest reported ------
+MINATAR_ENVS = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Asterix-v1", "MinAtar/Freeway-v1")
+# gymnax's published PPO checkpoints (10 M steps) in whole numbers (MINATAR_PUBLISHED); the presets train 10 M too
+MINATAR_TARGETS = {
+    "MinAtar/Breakout-v1": 28,
+    "MinAtar/SpaceInvaders-v1": 131,
+    "MinAtar/Asterix-v1": 15,
+    "MinAtar/Freeway-v1": 58,
+}
+MINATAR_GATED = ("ppo_clip",)  # the other files are reported against the same target: ✓ or "report", never FAIL
+MINATAR_ONLY = {"vpg": ("MinAtar/Breakout-v1",), "trpo": ("MinAtar/Breakout-v1",)}  # algo -> the envs it runs on
+MINATAR_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {}
+MINATAR_PUBLISHED = {
+    "MinAtar/Breakout-v1": "gymnax PPO 28 (an earlier checkpoint; the retrained one ends at 22.9)",
+    "MinAtar/SpaceInvaders-v1": "gymnax PPO 131.6",
+    "MinAtar/Asterix-v1": "gymnax PPO 14.95",
+    "MinAtar/Freeway-v1": "gymnax PPO 58.8",
+}
+PUBLISHED.update({("ppo_clip", e): text for e, text in MINATAR_PUBLISHED.items()})
+
+# ---- Atari suite (--atari): the mean over seeds of the last TRAIN_TAIL training episodes' mean, as CleanRL's --------
+ATARI_ENVS = ("ALE/Pong-v5", "ALE/Breakout-v5", "ALE/BeamRider-v5")
+# CleanRL's ppo_atari.py at 10 M agent steps (NoFrameskip-v4 games, no sticky actions): the mean over 3 seeds of each
+# run's mean return over its last 100 training episodes
+ATARI_TARGETS = {"ALE/Pong-v5": 20.4, "ALE/Breakout-v5": 415, "ALE/BeamRider-v5": 1916}
+TRAIN_TAIL = 100  # training episodes in the Atari suite's statistic (each run's last ones)
+ATARI_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {}
+ATARI_CPU_SPS: float | None = None  # ppo_clip's measured SPS on this 2-core CPU (one Atari run): to be filled in
+PUBLISHED.update(
+    {
+        ("ppo_clip", e): f"CleanRL ppo_atari {ATARI_TARGETS[e]:g} ({e[4:-3]}NoFrameskip-v4, 3 seeds, last 100 training "
+        "episodes at 10 M steps)"
+        for e in ATARI_ENVS
+    }
+)
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -114,6 +156,12 @@ class Suite:
     columns: tuple[tuple[str, Callable[[dict], str]], ...]  # (header, cell -> text) per table column
     plots: tuple[str, ...]  # curve_<env>_<x>.png per env for these x among "steps", "seconds", "evals"
     eval_episodes: dict[str, int]  # env -> --eval-episodes given to its runs (absent: the file's default)
+    only: dict[str, tuple[str, ...]] = field(default_factory=dict)  # algo -> the only envs it runs on (absent: all)
+    tail: int = 0  # > 0: each run's mean return over its last `tail` training episodes is kept (cell: tail_mean)
+
+    def runs_on(self, algo: str, env: str) -> bool:
+        """Whether the suite has a cell (algo, env): every env of --envs, unless `only` limits the algo."""
+        return env in self.only.get(algo, (env,))
 
 
 def fmt(x, spec: str = ".1f") -> str:
@@ -317,4 +365,177 @@ TOY_TEXT = Suite(
     ),
     plots=("steps",),
     eval_episodes=TOY_TEXT_EPISODES,
+)
+
+
+def mean_of_seeds_target(targets: dict, gated: tuple[str, ...] | None = None) -> Callable[[dict, dict], dict]:
+    """The target rule of the MinAtar and Atari suites: targets[env] for every algo; `gated` (None: every algo) the
+    algos whose cells fail the exit code below it, the others reported (✓ or "report"); the seeds of MEAN_SEEDS
+    missing."""
+
+    def target(c: dict, cells: dict) -> dict:
+        missing = [s for s in MEAN_SEEDS if s not in c["seeds"]]
+        return dict(target=targets.get(c["env"]), gated=gated is None or c["algo"] in gated, missing_seeds=missing)
+
+    return target
+
+
+def anchors_section(definitions: Callable[[list[dict]], str]) -> Callable[[list, dict], list[str]]:
+    """The MinAtar and Atari suites' report sections: the published anchors of the envs run, then `definitions`."""
+
+    def section(cells: list[dict], startup: dict) -> list[str]:
+        envs = {c["env"] for c in cells}
+        rows = [f"| {env} | {text} |" for (algo, env), text in PUBLISHED.items() if env in envs and algo == "ppo_clip"]
+        head = ["## Published", "", "| env | published |\n|---|---|", *sorted(rows)]
+        return [*head, "", "## Definitions", "", definitions(cells), ""]
+
+    return section
+
+
+def evaluation_settings(cells: list[dict]) -> tuple[str, str]:
+    """The runs' evaluation episodes and periods, as the definitions quote them."""
+    episodes = ", ".join(str(n) for n in sorted({n for c in cells for n in c["eval_episodes"]})) or "eval_episodes"
+    every = ", ".join(f"{n:,}" for n in sorted({n for c in cells for n in c["eval_every"]})) or "eval_every"
+    return episodes, every
+
+
+def final_and_best(cells: list[dict]) -> str:
+    episodes, every = evaluation_settings(cells)
+    return (
+        f'"final" = the deterministic evaluation (argmax) after the last update, {episodes} episodes (the runs\' '
+        f'eval_episodes); "best" = the maximum over it and the evaluations every {every} steps (biased upwards).'
+    )
+
+
+def incomplete(c: dict) -> str:
+    return f"; incomplete: no seed {', '.join(map(str, c['missing_seeds']))}" if c["missing_seeds"] else ""
+
+
+def seeds_text(values: list[float]) -> str:
+    return ", ".join(fmt(v) for v in values)
+
+
+MINATAR = Suite(
+    name="MinAtar",
+    algos=ALGOS,
+    envs=MINATAR_ENVS,
+    peers=False,
+    stem="results_minatar",
+    title="MinAtar benchmark results",
+    intro="Each file with its minatar preset (10 M steps), seeds 1–3: no sticky actions, episodes capped at 1,000 "
+    "steps (Freeway at its own 2,500). The targets are gymnax's published PPO, which used an MLP (2×256) on the "
+    "flattened grid and evaluated sampled actions over 164 episodes; ours is a CNN (16·3×3, fc 128) evaluated "
+    "deterministically (argmax) over 100 episodes (the presets' eval_episodes).\n\n"
+    "Pass (ppo_clip, gated): the mean over seeds of the final evaluations ≥ the env's target, every seed of "
+    f"{MEAN_SEEDS} ran (else: incomplete), none crashed. ppo_penalty and dppo (all four envs), vpg and trpo "
+    '(Breakout only) are reported against the same target: ✓ at or above it, "report" below it, never failing the '
+    "exit code. Mean ± std over seeds; medians over seeds. Median training s: summary wall time without the "
+    "evaluations; median process s: the whole run. Commit: the code each cell's runs ran at.",
+    sections=anchors_section(
+        lambda cells: (
+            final_and_best(cells) + " gymnax's numbers: the mean return of its PPO checkpoints over 164 "
+            "episodes of sampled actions."
+        )
+    ),
+    criteria=dict(
+        targets=dict(
+            absolute=MINATAR_TARGETS,
+            gated=list(MINATAR_GATED),
+            on="mean over seeds of summary['eval_mean_return']; the other algos are reported against the same target",
+        ),
+        only=MINATAR_ONLY,
+        published=MINATAR_PUBLISHED,
+    ),
+    shortfalls=MINATAR_KNOWN_SHORTFALLS,
+    target_word="target",
+    target=mean_of_seeds_target(MINATAR_TARGETS, MINATAR_GATED),
+    passes=lambda c: not c["missing_seeds"] and c["eval_mean"] >= c["target"],
+    describe=lambda c, per_seed: (
+        f"mean {fmt(c['eval_mean'])} over seeds ({per_seed}); target ≥ {c['target']:g}{incomplete(c)}"
+    ),
+    columns=(
+        *ALGO_ENV_SEEDS,
+        ("final eval mean ± std", lambda c: f"{fmt(c['eval_mean'])} ± {fmt(c['eval_std'])}"),
+        ("per-seed final", lambda c: seeds_text(c["evals"])),
+        ("best eval mean ± std", lambda c: f"{fmt(c['best_mean'])} ± {fmt(c['best_std'])}"),
+        ("target (gymnax PPO)", lambda c: fmt(c["target"], "g")),
+        SPS_COLUMN,
+        ("median training s", lambda c: fmt(c["wall_s"], ",.0f")),
+        ("median process s", lambda c: fmt(c["process_s"], ",.0f")),
+        COMMIT_COLUMN,
+        STATUS_COLUMN,
+    ),
+    plots=("steps", "seconds", "evals"),
+    eval_episodes={},
+    only=MINATAR_ONLY,
+)
+
+
+def atari_time() -> str:
+    sps = f" ({ATARI_CPU_SPS:,.0f} SPS measured)" if ATARI_CPU_SPS else ""
+    return f"on a 2-core CPU about 15 h a run{sps}; on a GPU the time is unknown to us"
+
+
+def atari_definitions(cells: list[dict]) -> str:
+    tail = (
+        f'"last {TRAIN_TAIL} training" = per run, the mean game score (the env\'s own reward, not clipped; a whole '
+        f"game, not a life) of the last {TRAIN_TAIL} episodes its training envs finished (all of them if fewer), from "
+        "summary['curve'] before the results file slims it (the run keeps it as train_tail_mean)."
+    )
+    return f"{tail} {final_and_best(cells)}"
+
+
+ATARI = Suite(
+    name="Atari",
+    algos=("ppo_clip",),
+    envs=ATARI_ENVS,
+    peers=False,
+    stem="results_atari",
+    title="Atari benchmark results",
+    intro="ppo_clip with its atari preset (CleanRL's ppo_atari hyper-parameters), 10 M agent steps (40 M frames), "
+    "seeds 1–3: ALE v5 games at frameskip 1 through gymnasium's AtariPreprocessing (up to 30 no-op starts, 4 frames a "
+    "step, 84×84 grey, 4 stacked), no sticky actions. The targets are CleanRL's ppo_atari numbers (NoFrameskip-v4 "
+    f"games, no sticky actions): the mean over 3 seeds of the mean return of the last {TRAIN_TAIL} training "
+    "episodes at 10 M steps. We gate on that same statistic, computed from each run's training curve; our final "
+    "deterministic evaluation is shown beside it and not gated.\n\n"
+    f"Pass: the mean over seeds of the last-{TRAIN_TAIL}-training-episodes means ≥ the target, every seed of "
+    f"{MEAN_SEEDS} ran (else: incomplete), none crashed. Meant for a GPU machine ({atari_time()}): each file's "
+    "`--device auto` (the default, which run.py keeps) trains an image policy on a GPU where torch sees one. Mean ± "
+    "std over seeds; medians over seeds. Median training s: summary wall time without the evaluations; median "
+    "process s: the whole run. Commit: the code each cell's runs ran at.",
+    sections=anchors_section(atari_definitions),
+    criteria=dict(
+        targets=dict(
+            absolute=ATARI_TARGETS,
+            on=f"mean over seeds of each run's mean return over its last {TRAIN_TAIL} training episodes "
+            "(train_tail_mean), CleanRL's statistic; the final deterministic evaluation is not gated",
+        ),
+        train_tail=TRAIN_TAIL,
+        published={e: PUBLISHED[("ppo_clip", e)] for e in ATARI_ENVS},
+    ),
+    shortfalls=ATARI_KNOWN_SHORTFALLS,
+    target_word="target",
+    target=mean_of_seeds_target(ATARI_TARGETS),
+    passes=lambda c: not c["missing_seeds"] and c["tail_mean"] >= c["target"],
+    describe=lambda c, _: (  # its own per-seed list: the gated statistic, not the evaluations
+        f"last {TRAIN_TAIL} training episodes: mean {fmt(c['tail_mean'])} over seeds ("
+        + ", ".join(f"seed {s}: {fmt(t)}" for s, t in zip(c["seeds"], c["tail_means"], strict=True))
+        + f"); target ≥ {c['target']:g}{incomplete(c)}; final evaluation {fmt(c['eval_mean'])}"
+    ),
+    columns=(
+        *ALGO_ENV_SEEDS,
+        (f"last {TRAIN_TAIL} training mean ± std", lambda c: f"{fmt(c['tail_mean'])} ± {fmt(c['tail_std'])}"),
+        (f"per-seed last {TRAIN_TAIL}", lambda c: seeds_text(c["tail_means"])),
+        ("target (CleanRL)", lambda c: fmt(c["target"], "g")),
+        ("final eval mean ± std", lambda c: f"{fmt(c['eval_mean'])} ± {fmt(c['eval_std'])}"),
+        ("per-seed final", lambda c: seeds_text(c["evals"])),
+        SPS_COLUMN,
+        ("median training s", lambda c: fmt(c["wall_s"], ",.0f")),
+        ("median process s", lambda c: fmt(c["process_s"], ",.0f")),
+        COMMIT_COLUMN,
+        STATUS_COLUMN,
+    ),
+    plots=("steps", "seconds", "evals"),
+    eval_episodes={},
+    tail=TRAIN_TAIL,
 )

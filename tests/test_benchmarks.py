@@ -2,6 +2,7 @@
 known shortfalls, crashes, the exit code, the tables, JSON safety, plots, main() end to end on fake algorithm files
 for both suites (once as `python benchmarks/run.py`), and short real peer runs."""
 
+import importlib
 import json
 import math
 import os
@@ -9,6 +10,8 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import time
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -561,3 +564,307 @@ def test_peer_runs_are_measured_like_ours(peer, env, monkeypatch, tmp_path):
     assert args["n_timesteps"] == 2048 and s["global_step"] >= 2048 and s["sps"] > 0
     assert len(s["eval_returns"]) == peers.EVAL_EPISODES and s["eval_mean_return"] == np.mean(s["eval_returns"])
     assert s["curve"] and all(len(c) == 3 and c[0] <= s["global_step"] for c in s["curve"])
+
+
+# ---- MinAtar and Atari suites ----------------------------------------------------------------------------------------
+BREAKOUT, FREEWAY, PONG = "MinAtar/Breakout-v1", "MinAtar/Freeway-v1", "ALE/Pong-v5"
+
+
+def test_minatar_gates_ppo_clip_and_reports_the_others_against_the_same_target():
+    runs = [run("ppo_clip", BREAKOUT, s, e) for s, e in ((1, 30.0), (2, 25.0), (3, 29.0))]  # mean 28 ≥ 28
+    runs += [run("ppo_penalty", BREAKOUT, s, 40.0) for s in (1, 2, 3)]  # reaches the target: ✓ (and gated)
+    runs += [run("dppo", BREAKOUT, s, 10.0) for s in (1, 2, 3)]  # below: reported
+    runs += [run("vpg", BREAKOUT, s, 50.0) for s in (1, 2)]  # above, but seed 3 is missing
+    runs += [run("trpo", BREAKOUT, 1, 50.0), crashed("trpo", BREAKOUT, 2), run("trpo", BREAKOUT, 3, 50.0)]
+    cells = bench.aggregate(runs, bench.MINATAR)
+    assert [c["algo"] for c in cells] == ["vpg", "trpo", "ppo_penalty", "ppo_clip", "dppo"]
+    status = {c["algo"]: c["status"] for c in cells}
+    assert status == {
+        "ppo_clip": "pass",
+        "ppo_penalty": "✓",
+        "dppo": "report",
+        "vpg": "report (no seed 3)",
+        "trpo": "report (crashed: seeds [2])",
+    }
+    assert {c["algo"] for c in cells if c["counts"]} == {"ppo_clip", "ppo_penalty"}  # gated once it reaches it
+    assert all(c["target"] == 28 for c in cells) and bench.exit_code(cells) == 0
+    assert bench.failure_report(cells, bench.MINATAR) == ""  # a reported cell below its target is no failure
+    row = "| ppo_penalty | MinAtar/Breakout-v1 | 3 | 40.0 ± 0.0 | 40.0, 40.0, 40.0 | 40.0 ± 0.0 | 28 | 1,000 | 200 "
+    assert row + "| 260 | — | ✓ |" in bench.table(cells, bench.MINATAR)
+
+    low = [run("ppo_clip", FREEWAY, s, 57.9) for s in (1, 2, 3)]
+    cells = bench.aggregate(low, bench.MINATAR)
+    assert cells[0]["status"] == "FAIL" and bench.exit_code(cells) == 1
+    report = bench.failure_report(cells, bench.MINATAR)
+    per_seed = "seed 1: 57.9, seed 2: 57.9, seed 3: 57.9"
+    assert report == f"ppo_clip on MinAtar/Freeway-v1: mean 57.9 over seeds ({per_seed}); target ≥ 58"
+    cells = bench.aggregate(low, bench.MINATAR, shortfalls={("ppo_clip", FREEWAY): "measured 57.9"})
+    assert cells[0]["status"] == "FAIL (known shortfall)" and bench.exit_code(cells) == 0
+    assert bench.MINATAR.shortfalls is suites.MINATAR_KNOWN_SHORTFALLS == {}
+    assert bench.ATARI.shortfalls is suites.ATARI_KNOWN_SHORTFALLS == {}
+
+
+def test_minatar_markdown_says_the_settings_next_to_the_table():
+    runs = [run("ppo_clip", BREAKOUT, s, 30.0) for s in (1, 2, 3)]
+    md = bench.markdown(bench.aggregate(runs, bench.MINATAR), bench.MINATAR, {"sys": 0.01}, {"cpu": "fake"})
+    intro = md.split("| algo |")[0]
+    for said in ("no sticky actions", "1,000 steps", "Freeway at its own 2,500", "MLP (2×256)", "164 episodes"):
+        assert said in intro
+    assert "CNN (16·3×3, fc 128)" in intro and "deterministically (argmax) over 100 episodes" in intro
+    assert "| MinAtar/Breakout-v1 | gymnax PPO 28 (an earlier checkpoint; the retrained one ends at 22.9) |" in md
+
+
+@pytest.mark.parametrize("algo", suites.ALGOS)
+def test_the_minatar_markdown_describes_the_files_presets(algo):
+    """What the MinAtar intro says of the runs' settings holds for every file: 10 M steps, 100 evaluation episodes,
+    the episode caps."""
+    module = importlib.import_module(algo)
+    preset = module.FAMILY_DEFAULTS["minatar"]
+    assert (preset["total_timesteps"], preset["eval_episodes"]) == (10_000_000, 100)
+    caps = {env: module.make_env(env).spec.max_episode_steps for env in (BREAKOUT, FREEWAY)}
+    assert caps == {BREAKOUT: 1_000, FREEWAY: 2_500}
+    atari = module.FAMILY_DEFAULTS["atari"]
+    assert atari["total_timesteps"] == 10_000_000 and atari.get("eval_episodes", 20) == 20
+
+
+def test_atari_gates_on_the_last_100_training_episodes_not_on_the_evaluation():
+    # per seed 50 episodes at −21, then 100 at 19 + seed: the last 100 average 19 + seed; the evaluation says 21
+    tail = lambda seed: curve_of([-21.0] * 50 + [19.0 + seed] * 100)  # noqa: E731
+    runs = [run("ppo_clip", PONG, s, 21.0, curve=tail(s)) for s in (1, 2, 3)]  # 20, 21, 22: mean 21 ≥ 20.4
+    cells = bench.aggregate(runs, bench.ATARI)
+    c = cells[0]
+    assert c["tail_means"] == [20.0, 21.0, 22.0] and c["tail_mean"] == 21.0 and c["passed"] and c["status"] == "pass"
+    runs = [run("ppo_clip", PONG, s, 21.0, curve=tail(s - 2)) for s in (1, 2, 3)]  # 18, 19, 20: mean 19 < 20.4
+    cells = bench.aggregate(runs, bench.ATARI)
+    assert cells[0]["eval_mean"] == 21.0 and not cells[0]["passed"] and bench.exit_code(cells) == 1
+    assert bench.failure_report(cells, bench.ATARI) == (
+        "ppo_clip on ALE/Pong-v5: last 100 training episodes: mean 19.0 over seeds (seed 1: 18.0, seed 2: 19.0, "
+        "seed 3: 20.0); target ≥ 20.4; final evaluation 21.0"
+    )
+    table = bench.table(cells, bench.ATARI)
+    assert (
+        "| ppo_clip | ALE/Pong-v5 | 3 | 19.0 ± 0.8 | 18.0, 19.0, 20.0 | 20.4 | 21.0 ± 0.0 | 21.0, 21.0, 21.0 |" in table
+    )
+    short = [run("ppo_clip", PONG, 1, 21.0, curve=curve_of([5.0, 7.0]))]  # fewer than 100 episodes: all of them
+    assert bench.aggregate(short, bench.ATARI)[0]["tail_means"] == [6.0]
+    assert curves.last_episodes_mean([], 100) != curves.last_episodes_mean([], 100)  # NaN without an episode
+    md = bench.markdown(cells, bench.ATARI, {"sys": 0.01}, {"cpu": "fake"})
+    assert "mean return of the last 100 training episodes" in md and "about 15 h a run" in md
+
+
+def test_main_minatar_end_to_end_with_fake_algos(tmp_path, capfd, monkeypatch):
+    """Env ids with a "/" (temporary folders, plot names), vpg on Breakout only, ppo_clip gated, the others reported."""
+    repo, out = fake_repo(tmp_path, ppo_clip=30.0, vpg=5.0, ppo_penalty=200.0), tmp_path / "out"
+    cwd = empty_cwd(tmp_path, monkeypatch)
+    argv = ["--root", str(repo), "--out", str(out), "--minatar", "--workers", "2"]
+    assert bench.main([*argv, "--envs", BREAKOUT, FREEWAY]) == 1  # ppo_clip's 31–33 < Freeway's 58
+    printed = capfd.readouterr().out
+    assert "[15/15]" in printed and "FAILED cells:\nppo_clip on MinAtar/Freeway-v1" in printed
+    results = bench.read_results(out / "results_minatar.json.gz")
+    assert {(r["algo"], r["env"]) for r in results["runs"]} == {
+        *((a, e) for a in ("ppo_clip", "ppo_penalty") for e in (BREAKOUT, FREEWAY)),
+        ("vpg", BREAKOUT),
+    }
+    assert all(r["error"] is None for r in results["runs"]) and results["only"] == {
+        "vpg": [BREAKOUT],
+        "trpo": [BREAKOUT],
+    }
+    statuses = {(c["algo"], c["env"]): c["status"] for c in results["cells"]}
+    assert statuses == {
+        ("ppo_clip", BREAKOUT): "pass",
+        ("ppo_clip", FREEWAY): "FAIL",
+        ("ppo_penalty", BREAKOUT): "✓",
+        ("ppo_penalty", FREEWAY): "✓",
+        ("vpg", BREAKOUT): "report",
+    }
+    pngs = {f"curve_{e}_{x}.png" for e in ("MinAtar-Breakout-v1", "MinAtar-Freeway-v1") for x in ("steps", "seconds")}
+    assert {p.name for p in out.glob("*.png")} == pngs | {
+        "curve_MinAtar-Breakout-v1_evals.png",
+        "curve_MinAtar-Freeway-v1_evals.png",
+    }
+    assert not any(cwd.iterdir())
+    with pytest.raises(SystemExit) as e:
+        bench.main([*argv, "--algos", "vpg", "--envs", FREEWAY])
+    assert e.value.code == 2 and "vpg runs only on MinAtar/Breakout-v1 in the MinAtar suite" in capfd.readouterr().err
+
+
+def test_main_atari_keeps_each_runs_last_100_mean_past_the_slim_curves(tmp_path, capfd, monkeypatch):
+    """The statistic needs every episode's return; the results file keeps slim curves (rolling means), so each run
+    keeps its own train_tail_mean and a later invocation reads that."""
+    repo, out = tmp_path / "repo", tmp_path / "out"
+    repo.mkdir()
+    long_curve = "curve = [[100 * (i + 1), 0.01 * (i + 1), -21.0 if i < 50 else final - 1] for i in range(150)]"
+    fake = FAKE_ALGO.replace("curve = [[100 * (i + 1), 0.01 * (i + 1), final] for i in range(30)]", long_curve)
+    assert long_curve in fake
+    (repo / "ppo_clip.py").write_text(fake.replace("RETURN", "20.0"))  # seed s: evaluation 20 + s, last 100 19 + s
+    cwd = empty_cwd(tmp_path, monkeypatch)
+    argv = ["--root", str(repo), "--out", str(out), "--atari", "--envs", PONG, "--workers", "2"]
+    assert bench.main(argv) == 0  # 20, 21, 22: mean 21 ≥ 20.4
+    results = bench.read_results(out / "results_atari.json.gz")
+    assert [r["train_tail_mean"] for r in results["runs"]] == [20.0, 21.0, 22.0]
+    assert {type(r["summary"]["curve"]) for r in results["runs"]} == {dict} and results["train_tail"] == 100
+    assert cell(results["cells"], "ppo_clip", PONG)["tail_mean"] == 21.0
+    (repo / "ppo_clip.py").write_text(fake.replace("RETURN", "0.0"))
+    assert bench.main([*argv, "--seeds", "1"]) == 1  # 0, 21, 22 (the file's slim runs): mean 14.3 < 20.4
+    c = cell(bench.read_results(out / "results_atari.json.gz")["cells"], "ppo_clip", PONG)
+    assert c["tail_means"] == [0.0, 21.0, 22.0] and c["evals"] == [1.0, 22.0, 23.0]
+    assert "ppo_clip on ALE/Pong-v5: last 100 training episodes: mean 14.3" in capfd.readouterr().out
+    assert {p.name for p in out.glob("*.png")} == {f"curve_ALE-Pong-v5_{x}.png" for x in ("steps", "seconds", "evals")}
+    assert not any(cwd.iterdir())
+
+
+def test_invocations_at_once_take_turns_on_the_results_folder(tmp_path):
+    """Single runs started side by side into one results file: while the results folder's lock is held (here by the
+    test), none of them records its run or reports; once it is free they take turns, and the file keeps all three."""
+    repo, out = fake_repo(tmp_path, ppo_clip=30.0), tmp_path / "out"
+    script = [sys.executable, str(bench.ROOT / "benchmarks" / "run.py"), "--root", str(repo), "--out", str(out)]
+    one = [*script, "--minatar", "--algos", "ppo_clip", "--envs", BREAKOUT, "--workers", "1", "--seeds"]
+    with bench.results_lock(out):
+        procs = [subprocess.Popen([*one, str(seed)], cwd=tmp_path, stdout=subprocess.PIPE) for seed in (1, 2, 3)]
+        time.sleep(10)  # a fake run takes a few seconds: long done, were the lock not held
+        assert [p.poll() for p in procs] == [None] * 3 and not list(out.iterdir())
+    codes = [p.wait(timeout=300) for p in procs]  # 1 while a report sees fewer than 3 seeds (incomplete), else 0
+    assert set(codes) <= {0, 1} and 0 in codes
+    results = bench.read_results(out / "results_minatar.json.gz")
+    assert sorted(r["seed"] for r in results["runs"]) == [1, 2, 3]
+    assert cell(results["cells"], "ppo_clip", BREAKOUT)["status"] == "pass"  # the last report saw all three
+    assert not list(out.glob("*.partial.jsonl"))
+
+
+# ---- benchmarks/pong_curve.py ----------------------------------------------------------------------------------------
+def fake_pong_run(parent, seed, last_step, batch=1024):
+    """A run folder as ppo_clip.py writes it: progress.csv with a row per iteration; mean_return NaN until the first
+    episode (step 5,120), then rising by 1 per 100 k steps from −21 and capped at 21."""
+    folder = parent / f"ALE-Pong-v5__ppo_clip__{seed}__1767000000"
+    folder.mkdir(parents=True)
+    rows = ["global_step,time_s,iteration,sps,mean_return,episodes"]
+    for i in range(1, last_step // batch + 1):
+        step = batch * i
+        mean = "nan" if step < 5_120 else f"{min(21.0, -21.0 + step / 100_000 + seed):.2f}"
+        rows.append(f"{step},{i / 10},{i},700,{mean},{i}")
+    (folder / "progress.csv").write_text("\n".join(rows) + "\n")
+    (folder / "checkpoint.pt").write_bytes(b"not read")
+    return folder
+
+
+def test_pong_curve_reads_our_runs_beside_cleanrls_curve(tmp_path, capsys):
+    from benchmarks import pong_curve
+
+    full = fake_pong_run(tmp_path / "runs", 1, 10_000_000)  # 9,765 iterations: the last at 9,999,360
+    half = fake_pong_run(tmp_path / "runs", 2, 2_600_000)
+    out = tmp_path / "results"
+    assert pong_curve.main([str(full), str(half), "--out", str(out)]) == 0
+    md = (out / "pong_curve.md").read_text()
+    head = "| agent steps | ours, seed 1 | ours, seed 2 | ours, mean over runs | CleanRL ppo_atari (±0.5) |"
+    assert head in md and md.count("| 10 M |") == 1
+    # the first iteration at or after 0.5 M is at 500,736: −21 + 5.00736 + seed
+    assert "| 0.5 M | -15.0 | -14.0 | -14.5 | -19.5 |" in md
+    assert "| 3 M | +10.0 | — | +10.0 (1 of 2) | +17.1 |" in md  # seed 2 stopped at 2.6 M
+    assert "| 10 M | +21.0 | — | +21.0 (1 of 2) | +20.6 |" in md  # 9,999,360: less than an iteration short
+    assert "PongNoFrameskip-v4" in md and "FireReset" in md and "frameskip 1" in md and "sticky" in md
+    assert (out / "pong_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| 0.5 M |" in capsys.readouterr().out
+
+    assert pong_curve.main([str(half), "--out", str(out)]) == 0  # one run: no mean column, only the steps it reached
+    md = (out / "pong_curve.md").read_text()
+    assert "| agent steps | ours, seed 2 | CleanRL ppo_atari (±0.5) |" in md
+    assert "| 2.5 M |" in md and "| 3 M |" not in md
+    early = fake_pong_run(tmp_path / "early", 3, 4_096)  # no episode finished yet: no step of the table reached
+    assert pong_curve.main([str(early), "--out", str(out)]) == 0
+    assert "| 0.5 M |" not in (out / "pong_curve.md").read_text()
+    with pytest.raises(SystemExit) as e:
+        pong_curve.main([str(tmp_path), "--out", str(out)])  # no progress.csv there
+    assert e.value.code == 2 and "no progress.csv" in capsys.readouterr().err
+
+
+def test_pong_curve_takes_the_first_iteration_at_or_after_each_step():
+    from benchmarks import pong_curve
+
+    steps, means = np.array([1024, 2048, 3072]), np.array([math.nan, -20.0, -19.0])
+    assert math.isnan(pong_curve.value_at(steps, means, 1000))  # no episode finished yet
+    assert pong_curve.value_at(steps, means, 1025) == -20.0 and pong_curve.value_at(steps, means, 2048) == -20.0
+    assert pong_curve.value_at(steps, means, 4000) == -19.0  # 928 short: less than an iteration (1,024)
+    assert pong_curve.row_at(steps, 4096) is None  # a whole iteration short: not reached
+
+
+# ---- benchmarks/pixel_speed.py ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env, extractor", [("ALE/Pong-v5", "NatureCNN"), ("MinAtar/Breakout-v1", "OurEncoder")])
+def test_sb3_gets_our_envs_settings_and_networks(env, extractor):
+    """Built, not trained: SB3's PPO for our Args has parameters of the same shapes as our networks (one CNN, linear
+    heads), the same hyper-parameters, and plays the same observations."""
+    import torch
+
+    from benchmarks import pixel_speed
+
+    small = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2"]
+    args = pixel_speed.our_args(env, 1, 64, "cpu", small)
+    model, ppo_clip = pixel_speed.sb3_model(args), importlib.import_module("ppo_clip")
+    envs = model.get_env()
+    space = envs.observation_space
+    policy = ppo_clip.Policy(space.shape, envs.action_space, args.hidden_sizes, args.log_std_init)
+    value = ppo_clip.Value(space.shape, args.hidden_sizes, policy.encoder)
+    ours = sorted(tuple(p.shape) for p in [*policy.parameters(), *value.net.parameters()])
+    assert ours == sorted(tuple(p.shape) for p in model.policy.parameters())
+    assert type(model.policy.features_extractor).__name__ == extractor and model.policy.share_features_extractor
+    preset = ppo_clip.FAMILY_DEFAULTS[ppo_clip.env_family(env)]
+    assert (model.n_envs, model.n_steps, model.batch_size, model.n_epochs) == (2, 16, 16, preset["update_epochs"])
+    assert model.clip_range(1.0) == args.clip_coef and model.clip_range_vf is None and model.normalize_advantage
+    assert (model.ent_coef, model.vf_coef, model.max_grad_norm) == (args.ent_coef, args.vf_coef, args.max_grad_norm)
+    assert (model.gamma, model.gae_lambda) == (args.gamma, args.gae_lambda)
+    assert model.lr_schedule(1.0) == args.learning_rate
+    assert model.lr_schedule(0.5) == (args.learning_rate / 2 if args.anneal_lr else args.learning_rate)
+    assert model.policy.optimizer.defaults["eps"] == 1e-5
+    obs = envs.reset()
+    assert obs.dtype == space.dtype == ppo_clip.make_env(env).observation_space.dtype  # uint8 / bool
+    assert model.policy.obs_to_tensor(obs)[0].shape == (2, *space.shape)
+    with torch.no_grad():  # the extractor takes what SB3's preprocessing makes of the env's observations
+        features = model.policy.extract_features(model.policy.obs_to_tensor(obs)[0])
+    assert features.shape == (2, policy.encoder.out_dim)
+
+
+def test_pixel_speed_summary_and_markdown():
+    from benchmarks import pixel_speed
+
+    rec = lambda library, sps, error=None: dict(  # noqa: E731
+        library=library, env="ALE/Pong-v5", steps=16_384, sps=sps, error=error, repeat=1, seconds=1.0, seed=1
+    )
+    runs = [rec("ppo_clip", 300.0), rec("sb3_ppo", 200.0), rec("sb3_ppo", 100.0), rec("ppo_clip", 100.0)]
+    runs += [rec("ppo_clip", None, "Traceback"), rec("sb3_ppo", 150.0)]
+    rows = pixel_speed.summarise(runs)
+    assert [(r["library"], r["min"], r["median"], r["max"], r["errors"]) for r in rows] == [
+        ("ppo_clip", 100.0, 200.0, 300.0, 1),
+        ("sb3_ppo", 100.0, 150.0, 200.0, 0),
+    ]
+    assert rows[0]["ratio"] == pytest.approx(200 / 150) and math.isnan(rows[1]["ratio"])
+    args = asdict(pixel_speed.our_args("ALE/Pong-v5", 1, 16_384, "cpu", []))
+    settings = {"ALE/Pong-v5": dict(ppo_clip=args, sb3_ppo=dict(batch_size=256, features_extractor="NatureCNN"))}
+    md = pixel_speed.markdown(runs, settings, {"cpu": "fake", "device": "cpu"}, [])
+    assert "| ALE/Pong-v5 | ours (ppo_clip.py) | 2 (1 crashed) | 16,384 | 100 | 200 | 300 | 1.33 |" in md
+    assert "| ALE/Pong-v5 | Stable-Baselines3 PPO | 3 | 16,384 | 100 | 150 | 200 | — |" in md
+    assert "8 envs × 128 steps, 4 epochs of 4 minibatches (256 transitions), lr 0.00025 falling linearly" in md
+
+
+def test_pixel_speed_runs_both_libraries_in_turn_on_a_tiny_budget(tmp_path, capsys, monkeypatch):
+    """The real path on a few steps (MinAtar, 2 envs × 32 steps): each library in its own process, the results written,
+    nothing left in the cwd."""
+    from benchmarks import pixel_speed
+
+    cwd = empty_cwd(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    argv = ["--envs", "MinAtar/Breakout-v1", "--repeats", "1", "--minatar-steps", "64", "--out", str(out)]
+    assert pixel_speed.main([*argv, "--flags", "--num-envs 2 --num-steps 32 --num-minibatches 2"]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/2] ppo_clip MinAtar/Breakout-v1 run 1" in printed and "[2/2] sb3_ppo" in printed
+    record = json.loads((out / "pixel_speed.json").read_text())
+    assert [(r["library"], r["steps"], r["error"]) for r in record["runs"]] == [
+        ("ppo_clip", 64, None),
+        ("sb3_ppo", 64, None),
+    ]
+    assert all(r["sps"] > 0 for r in record["runs"]) and record["flags"][:2] == ["--num-envs", "2"]
+    sb3 = record["settings"]["MinAtar/Breakout-v1"]["sb3_ppo"]
+    assert sb3["features_extractor"] == "ppo_clip.Encoder" and sb3["batch_size"] == 32 and sb3["n_steps"] == 32
+    assert "| MinAtar/Breakout-v1 | ours (ppo_clip.py) | 1 | 64 |" in (out / "pixel_speed.md").read_text()
+    assert not any(cwd.iterdir())
+    with pytest.raises(SystemExit) as e:  # 100 steps are no multiple of a 64-step batch
+        pixel_speed.main([*argv[:4], "--minatar-steps", "100", "--flags", "--num-envs 2 --num-steps 32"])
+    assert e.value.code == 2 and "no multiple of the batch of 64" in capsys.readouterr().err

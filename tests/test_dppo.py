@@ -400,8 +400,9 @@ def free_port() -> int:
 
 
 def test_two_nodes_learn_cartpole(tmp_path):
-    """docs/distributed.md's multi-node command, as two torchrun agents on this machine: --nnodes 2, one worker each, a c10d
-    rendezvous on 127.0.0.1 that node 0 hosts. Each agent runs in its own session and is killed whatever happens."""
+    """The multi-node command of docs/distributed.md, as two torchrun agents on this machine: --nnodes 2, one worker
+    each, a c10d rendezvous on 127.0.0.1 that node 0 hosts. Each agent runs in its own session and is killed whatever
+    happens."""
     endpoint, agents = f"127.0.0.1:{free_port()}", []
     for node in (0, 1):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]

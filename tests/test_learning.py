@@ -23,10 +23,10 @@ def test_default_flags_learn_the_task(algo, env, in_tmp):
     )
 
 
-# gymnasium's toy-text envs (issue 17): each file's toy-text preset (docs/benchmarks.md), a step budget of its own here, the
-# suite's evaluation episodes. The budgets are the least that reached the target on seed 1 where a smaller one fell
-# short: FrozenLake-v1 at 40,960 trpo 0.204 (and ppo_clip, ppo_penalty, dppo 0.204, 0.105, 0.358 before their
-# preset); vpg (its whole 200 k) FrozenLake-v1 0.053 at 122,880, Blackjack-v1 −0.179 at 81,920.
+# gymnasium's toy-text envs (issue 17): each file's toy-text preset (docs/benchmarks.md), a step budget of its own
+# here, the suite's evaluation episodes. The budgets are the least that reached the target on seed 1 where a smaller
+# one fell short: FrozenLake-v1 at 40,960 trpo 0.204 (and ppo_clip, ppo_penalty, dppo 0.204, 0.105, 0.358 before
+# their preset); vpg (its whole 200 k) FrozenLake-v1 0.053 at 122,880, Blackjack-v1 −0.179 at 81,920.
 TOY_BUDGET = {
     "FrozenLake-v1": dict(vpg=200_000, trpo=81_920, ppo_penalty=81_920, ppo_clip=81_920, dppo=81_920),
     "Blackjack-v1": dict(vpg=200_000, trpo=40_960, ppo_penalty=40_960, ppo_clip=40_960, dppo=40_960),

@@ -23,7 +23,7 @@ def test_inverted_pendulum_is_learned_with_default_flags(algo, in_tmp):
 @pytest.mark.parametrize("env", ["HalfCheetah-v5", "Hopper-v5"])
 def test_dppo_trains_mujoco_with_its_preset(env, in_tmp):
     """dppo's MuJoCo preset (the paper's setting: statistics, gradients averaged every step, the KL stop at 4·d_targ)
-    builds, trains two iterations, evaluates and saves in one process; 2 ranks at 1 M steps are docs/distributed.md's."""
+    builds, trains two iterations, evaluates and saves in one process; 2 ranks at 1 M steps: docs/distributed.md."""
     m = load("dppo")
     args = m.parse_args(["--env", env, "--eval-episodes", "1", "--save-model"])
     assert args.norm_obs and args.norm_reward and args.run.save_every == 100_000 and args.total_timesteps == 1_000_000
