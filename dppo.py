@@ -364,7 +364,7 @@ def train(args: Args) -> dict | None:
 # ---- Presets: Args < the env's family (its gymnasium package) < the env's own entry < explicit flags ----
 MUJOCO = dict(total_timesteps=1_000_000, norm_obs=True, norm_reward=True, log_std_init=-0.5, eval_every=50_000)
 MUJOCO.update(save_every=100_000, kl_target=0.03, num_minibatches=16, kl_early_stop=0.12)  # the stop: 4·d_targ
-MUJOCO.update(sync="step")  # gradients averaged every step, as in the paper (held Hopper)
+MUJOCO.update(sync="step")  # gradients averaged every step, as in the paper
 TOY_TEXT = dict(learning_rate=1e-3, norm_reward=True)  # ppo_penalty's toy-text preset
 ATARI = dict(total_timesteps=10_000_000, num_envs=4, num_steps=128, num_minibatches=4, update_epochs=4, ent_coef=0.01)
 ATARI.update(learning_rate=2.5e-4, hidden_sizes=(), clip_reward=True, eval_every=500_000, save_every=500_000)
