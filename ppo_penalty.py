@@ -829,7 +829,7 @@ def env_family(env_id: str) -> str | None:
             try:
                 module = importlib.import_module(package)
             except ImportError:
-                raise ValueError(f"{env_id} needs {package}: pip install -r requirements-{family}.txt") from None
+                raise ValueError(f"{env_id} needs a package: pip install -r requirements-{family}.txt") from None
             if family == "minatar" and env_id not in gym.registry:
                 module.register_envs()
             return family
