@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -78,6 +79,11 @@ def test_kl_divergence_matches_torch_distributions():
     )
 
 
+def heads(head):
+    """A stand-in network: its encoder passes the observation on, `head` maps it to the output (as Policy/Value)."""
+    return SimpleNamespace(encoder=lambda obs: obs, head=head)
+
+
 @pytest.mark.parametrize(
     "objective, ratio, adv, want",
     [
@@ -96,11 +102,8 @@ def test_policy_objectives_on_hand_picked_values(objective, ratio, adv, want):
         want = ratio * adv - beta * kl
     new_logits = torch.log(torch.tensor([[[q0, 1 - q0]]]))  # one two-way head
 
-    def policy(obs):
-        return (new_logits.expand(len(obs), 1, 2), None)
-
-    def value(obs):
-        return torch.zeros(len(obs))
+    policy = heads(lambda features: (new_logits.expand(len(features), 1, 2), None))
+    value = heads(lambda features: torch.zeros(len(features)))
 
     args = m.Args(objective=objective, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, kl_hinge_coef=0.0)  # hinge: below
     loss, pg, v_loss, ent, kl_out = m.ppo_loss(
@@ -129,7 +132,8 @@ def test_the_kl_hinge_adds_xi_times_the_squared_excess_over_twice_the_target(kl_
     for xi in (0.0, 100.0):
         args = m.Args(objective="penalty", kl_target=kl_target, kl_hinge_coef=xi, ent_coef=0.0)
         batch = (torch.zeros(1, 3), torch.tensor([[0]]), torch.log(torch.tensor([0.5])), torch.tensor([2.0]))
-        out = m.ppo_loss(lambda obs: new, lambda obs: torch.zeros(len(obs)), *batch, torch.zeros(1), old, 0.7, args)
+        policy, value = heads(lambda features: new), heads(lambda features: torch.zeros(len(features)))
+        out = m.ppo_loss(policy, value, *batch, torch.zeros(1), old, 0.7, args)
         losses.append(out[1].item())
     assert losses[1] - losses[0] == pytest.approx(100.0 * max(0.0, kl - 2 * kl_target) ** 2, rel=1e-4, abs=1e-9)
     assert (losses[1] > losses[0]) == (kl > 2 * kl_target)

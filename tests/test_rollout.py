@@ -36,7 +36,7 @@ class Recorder:
     """Stands in for the run's logger: counts the steps reported to it."""
 
     def __init__(self, args):
-        self.args, self.steps = args, 0
+        self.args, self.steps, self.device = args, 0, torch.device("cpu")
 
     def record_step(self, reward, done):
         self.steps += len(reward)

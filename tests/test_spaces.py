@@ -87,7 +87,8 @@ def test_samples_follow_each_head_and_become_valid_env_actions(kind):
 
 
 OBS = {
-    "Box3D": gym.spaces.Box(-1, 1, (2, 3, 4), np.float32),
+    "Box2D": gym.spaces.Box(-1, 1, (2, 3), np.float32),  # a 3-D Box is an image: tests/test_pixels.py
+    "Box4D": gym.spaces.Box(-1, 1, (2, 3, 2, 2), np.float32),
     "Discrete": gym.spaces.Discrete(6, start=3),
     "Dict": gym.spaces.Dict(
         {"a": gym.spaces.Discrete(3), "b": gym.spaces.Tuple((gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiBinary(3)))}
