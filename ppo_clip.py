@@ -6,10 +6,9 @@ Each iteration collects `num_envs * num_steps` transitions with the current poli
     −E_t[ min( r_t(θ)·Â_t , clip(r_t(θ), 1−ε, 1+ε)·Â_t ) ]  +  c_v·½·E_t[(V(s_t) − R̂_t)²]  −  c_H·E_t[H(π_θ(·|s_t))]
     r_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t),   ε = clip_coef
 
-with Â_t from GAE(λ) (normalised per minibatch) and R̂_t = Â_t + V_old(s_t). The clip removes any
-incentive to push r_t outside [1−ε, 1+ε], which keeps each update close to π_old. An image observation goes
-through one CNN that both heads share, run once per minibatch (CleanRL's layout): the value loss trains it too, and a
-second CNN would double the cost of an update (docs/design.md).
+with Â_t from GAE(λ) (normalised per minibatch) and R̂_t = Â_t + V_old(s_t). The clip removes any incentive to
+push r_t outside [1−ε, 1+ε], which keeps each update close to π_old. Both heads share one CNN for an image, run once
+per minibatch (CleanRL's layout): the value loss trains it too; two would cost ×2.2 per update (docs/design.md).
 Paper: Schulman et al., 2017, "Proximal Policy Optimization Algorithms", arXiv:1707.06347.
 
     python ppo_clip.py --env CartPole-v1
